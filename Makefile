@@ -1,0 +1,35 @@
+# make run  : install into .venv, migrate, print a first API key on first run, start web + workers.
+# make test : the whole test suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+
+.PHONY: run test install install-dev demo bench clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PIP) install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py bootstrap
+	exec $(PY) manage.py serve
+
+test: install-dev
+	$(VENV)/bin/pytest
+
+bench: install-dev
+	$(PY) -m bench.run_all
+
+clean:
+	rm -rf $(VENV) var

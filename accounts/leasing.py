@@ -1,0 +1,112 @@
+"""Leasing account slots, correct across processes and machines.
+
+Each acquisition is one conditional UPDATE (`active_leases < limit` and a usable state). SQLite
+serialises it under its IMMEDIATE write lock; PostgreSQL re-checks the WHERE clause after
+waiting on the row lock. Either way two workers can never both take the last slot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
+
+from accounts.models import Account, AccountLease, AccountState
+
+RECOVERING = (AccountState.COOLING, AccountState.EXHAUSTED)
+
+
+@dataclass(frozen=True)
+class Lease:
+    token: str
+    account_id: int
+    holder: str
+
+
+def usable_q(now) -> Q:
+    """Accounts that may take one more job right now."""
+    has_slot = Q(probation=False, active_leases__lt=F("max_concurrency")) | Q(probation=True, active_leases__lt=1)
+    active = Q(state=AccountState.ACTIVE) & has_slot
+    # A cooldown that has run out: the account comes back on probation, one job at a time.
+    recovered = Q(state__in=RECOVERING, state_until__lte=now, active_leases=0, max_concurrency__gt=0)
+    return (active | recovered) & Q(credentials__isnull=False)
+
+
+def acquire(provider: str, holder: str, ttl_seconds: float, *, regions=None, exclude_ids=()) -> Lease | None:
+    """Take a slot on the least busy, then least recently used, usable account; None if none is free."""
+    now = timezone.now()
+    candidates = Account.objects.filter(provider=provider).filter(usable_q(now))
+    if regions:
+        candidates = candidates.filter(region__in=regions)
+    if exclude_ids:
+        candidates = candidates.exclude(pk__in=list(exclude_ids))
+    ordered = candidates.order_by("active_leases", F("last_used_at").asc(nulls_first=True), "pk")
+    for pk in ordered.values_list("pk", flat=True)[:20]:
+        with transaction.atomic():
+            won = Account.objects.filter(pk=pk).filter(usable_q(now)).update(
+                active_leases=F("active_leases") + 1,
+                last_used_at=now,
+                # SET expressions all read the old row, so `state` below still sees the cooldown.
+                probation=Case(When(state__in=RECOVERING, then=Value(True)), default=F("probation")),
+                state=Case(When(state__in=RECOVERING, then=Value(AccountState.ACTIVE)), default=F("state")),
+            )
+            if won:
+                lease = AccountLease.objects.create(
+                    account_id=pk, holder=holder, acquired_at=now, expires_at=now + timedelta(seconds=ttl_seconds)
+                )
+                return Lease(token=str(lease.token), account_id=pk, holder=holder)
+    return None
+
+
+def release(token: str) -> bool:
+    """Give the slot back. Releasing twice (or after the reaper did) is harmless."""
+    with transaction.atomic():
+        lease = AccountLease.objects.filter(token=token).values("account_id").first()
+        if lease is None:
+            return False
+        freed = AccountLease.objects.filter(token=token, released_at__isnull=True).update(released_at=timezone.now())
+        if freed:
+            Account.objects.filter(pk=lease["account_id"], active_leases__gt=0).update(
+                active_leases=F("active_leases") - 1
+            )
+        return bool(freed)
+
+
+def release_holder(holder: str) -> int:
+    """Free every live lease of one job (used when a job is ended from outside its worker)."""
+    tokens = AccountLease.objects.filter(holder=holder, released_at__isnull=True).values_list("token", flat=True)
+    return sum(release(str(t)) for t in list(tokens))
+
+
+def reap_expired() -> int:
+    """Free leases whose worker died: they outlived their job's deadline plus grace."""
+    tokens = AccountLease.objects.filter(released_at__isnull=True, expires_at__lt=timezone.now()).values_list(
+        "token", flat=True
+    )
+    return sum(release(str(t)) for t in list(tokens))
+
+
+def pool_capacity(provider: str, *, regions=None) -> tuple[int, int]:
+    """(total slots of accounts usable now or soon, slots in use) for admission control."""
+    now = timezone.now()
+    qs = Account.objects.filter(provider=provider, credentials__isnull=False).filter(
+        Q(state=AccountState.ACTIVE) | Q(state__in=RECOVERING, state_until__lte=now)
+    )
+    if regions:
+        qs = qs.filter(region__in=regions)
+    total = used = 0
+    for limit, leases, probation in qs.values_list("max_concurrency", "active_leases", "probation"):
+        total += 1 if probation else limit
+        used += leases
+    return total, used
+
+
+def soonest_recovery(provider: str, *, regions=None):
+    """When the first cooling or exhausted account of this provider comes back, or None."""
+    qs = Account.objects.filter(provider=provider, state__in=RECOVERING, state_until__isnull=False)
+    if regions:
+        qs = qs.filter(region__in=regions)
+    return qs.order_by("state_until").values_list("state_until", flat=True).first()

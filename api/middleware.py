@@ -1,0 +1,78 @@
+"""Request ids, and the OpenAI envelope for whatever Django answers outside DRF under /v1/."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.conf import settings
+from django.utils.deprecation import MiddlewareMixin
+
+from api.errors import ApiError, as_api_error, request_too_large
+
+logger = logging.getLogger(__name__)
+
+API_PREFIXES = ("/v1/", "/v2/")
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIXES) or path in ("/v1", "/v2")
+
+
+class RequestIdMiddleware(MiddlewareMixin):
+    """Every response carries `x-request-id`, which the SDK exposes as `e.request_id`."""
+
+    def process_request(self, request):
+        request.request_id = "req_" + uuid.uuid4().hex
+
+    def process_response(self, request, response):
+        response["x-request-id"] = getattr(request, "request_id", None) or "req_" + uuid.uuid4().hex
+        return response
+
+
+class RequestSizeLimitMiddleware(MiddlewareMixin):
+    """Refuse an oversized body from its Content-Length before anything reads it."""
+
+    def process_request(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.MAX_REQUEST_BYTES and is_api_path(request.path):
+            return request_too_large().response()
+        return None
+
+
+class OpenAIErrorMiddleware(MiddlewareMixin):
+    """Unknown routes, Django's own 4xx/5xx pages and uncaught exceptions become the envelope."""
+
+    def process_exception(self, request, exception):
+        if not is_api_path(request.path):
+            return None
+        error = as_api_error(exception)
+        if error is None:
+            logger.exception("unhandled error on %s %s", request.method, request.path)
+            error = ApiError.server_error()
+        return error.response()
+
+    def process_response(self, request, response):
+        if not is_api_path(request.path) or response.status_code < 400:
+            return response
+        if response.get("Content-Type", "").startswith("application/json"):
+            return response
+        status = response.status_code
+        if status == 404:
+            error = ApiError.not_found(f"Unknown route: {request.method} {request.path}")
+        elif status == 405:
+            error = ApiError(405, f"Method {request.method} is not allowed on {request.path}.", code="method_not_allowed")
+        elif status == 413:
+            error = request_too_large()
+        elif status >= 500:
+            error = ApiError.server_error(status=status)
+        else:
+            error = ApiError(status, response.reason_phrase or "Bad request.", code="bad_request")
+        new = error.response()
+        for header in ("Allow", "x-request-id"):
+            if header in response:
+                new[header] = response[header]
+        return new

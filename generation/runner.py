@@ -1,0 +1,222 @@
+"""What a django-q2 worker runs for an image job: claim it, lease an account, call the driver,
+record the outcome, and move to another account when the failure was the account's.
+
+The task never raises for a domain failure: the outcome lives on the Generation row. The one
+exception is django-q2's own timeout (a SystemExit), which is recorded and then re-raised so the
+cluster recycles the worker as it expects.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import close_old_connections, connections
+from django.utils import timezone
+
+from accounts import leasing, standing
+from accounts.models import Account
+from generation import catalog, jobs
+from generation.drivers import get_driver
+from generation.drivers.base import DeadlineExceeded, DriverError, DriverTask, UpstreamFailure
+from generation.models import Generation
+from generation.notify import job_finished
+from generation.storage import store_artifact, store_output
+from gateway.redaction import redact, redact_obj
+
+logger = logging.getLogger(__name__)
+
+LEASE_WAIT_MAX_SLEEP = 1.0
+
+
+class Heartbeat:
+    """Marks the job alive from a side thread, so the main thread may run Playwright (no ORM)."""
+
+    def __init__(self, job_id):
+        self.job_id = job_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self):
+        try:
+            while not self._stop.wait(settings.HEARTBEAT_SECONDS):
+                try:
+                    jobs.beat(self.job_id)
+                except Exception:  # a missed beat is not worth killing the job for
+                    logger.warning("heartbeat for %s failed", self.job_id, exc_info=True)
+        finally:
+            connections.close_all()
+
+
+def run_generation(job_id: str) -> str:
+    close_old_connections()
+    job = jobs.claim(job_id)
+    if job is None:
+        return "skipped"  # duplicate delivery, or the job already ended
+    try:
+        with Heartbeat(job.pk):
+            outcome = _run(job)
+    except BaseException as exc:  # django-q2's TimeoutException is a SystemExit
+        _end(job, DeadlineExceeded(f"The job was stopped by the worker ({type(exc).__name__})."))
+        leasing.release_holder(job.holder)
+        raise
+    return outcome
+
+
+def _run(job: Generation) -> str:
+    spec = catalog.resolve(job.model)
+    if spec is None:
+        _end(job, DriverError(f"Model {job.model!r} is no longer configured.", code="model_not_found", status=400))
+        return "failed"
+    driver = get_driver(job.provider)
+    deadline = job.deadline_at.timestamp()
+    tried: list[int] = list(job.tried_accounts)
+    last_error: DriverError | None = None
+
+    while len(tried) < settings.JOB_MAX_ATTEMPTS:
+        lease = _wait_for_lease(job, spec, tried, deadline)
+        if lease is None:
+            break
+        tried.append(lease.account_id)
+        try:
+            error = _attempt(job, spec, driver, lease, attempt=len(tried), deadline=deadline)
+        finally:
+            leasing.release(lease.token)
+        if error is None:
+            return "succeeded"
+        last_error = error
+        if not error.failover or time.time() >= deadline:
+            break
+
+    if last_error is None:
+        if time.time() >= deadline:
+            last_error = DeadlineExceeded("No account became free before the job's deadline.")
+        else:
+            last_error = DriverError(
+                f"No usable {job.provider} account can serve model {job.model!r} right now.",
+                code="no_available_account", status=503,
+            )
+    _end(job, last_error)
+    return "failed"
+
+
+def _wait_for_lease(job: Generation, spec, tried: list[int], deadline: float):
+    """A lease on an untried account, waiting while the pool is busy; None if none will come."""
+    ttl = max(1.0, deadline - time.time()) + settings.LEASE_GRACE_SECONDS
+    sleep = 0.05
+    while time.time() < deadline:
+        lease = leasing.acquire(job.provider, job.holder, ttl, regions=spec.regions, exclude_ids=tried)
+        if lease is not None:
+            return lease
+        if not _any_account_could_serve(job, spec, tried, deadline):
+            return None
+        time.sleep(min(sleep, max(0.0, deadline - time.time())))
+        sleep = min(sleep * 2, LEASE_WAIT_MAX_SLEEP)
+    return None
+
+
+def _any_account_could_serve(job, spec, tried, deadline: float) -> bool:
+    qs = Account.objects.filter(provider=job.provider, credentials__isnull=False).exclude(pk__in=tried)
+    if spec.regions:
+        qs = qs.filter(region__in=spec.regions)
+    limit = timezone.now() + timezone.timedelta(seconds=max(0.0, deadline - time.time()))
+    return any(
+        a.state == "active" or (a.state in ("cooling", "exhausted") and a.state_until and a.state_until <= limit)
+        for a in qs.only("state", "state_until", "max_concurrency")
+        if a.max_concurrency > 0
+    )
+
+
+def _attempt(job: Generation, spec, driver, lease, *, attempt: int, deadline: float) -> DriverError | None:
+    account = Account.objects.get(pk=lease.account_id)
+    Generation.objects.filter(pk=job.pk).update(account=account, attempts=attempt,
+                                                tried_accounts=list(job.tried_accounts) + [account.pk])
+    job.tried_accounts = list(job.tried_accounts) + [account.pk]
+    workdir = Path(tempfile.mkdtemp(prefix=f"job-{job.pk.hex[:8]}-"))
+    try:
+        task = DriverTask(
+            job_id=str(job.pk), kind=job.kind, model=job.model, upstream_model=spec.upstream,
+            params=dict(job.params), inputs=[Path(default_storage.path(name)) for name in job.inputs],
+            credentials=account.get_credentials(), proxy=account.proxy, region=account.region,
+            deadline=deadline, workdir=workdir, account_name=account.name,
+        )
+        try:
+            result = driver.run(task)
+        except DriverError as err:
+            _after_failure(job, account, err, attempt)
+            return err
+        except Exception as exc:  # a driver bug must not take the worker down, nor leak secrets
+            logger.exception("driver %s crashed on job %s", job.provider, job.pk)
+            err = UpstreamFailure(f"The {job.provider} driver failed: {redact(str(exc))}")
+            _after_failure(job, account, err, attempt)
+            return err
+        _after_success(job, account, result)
+        return None
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _after_failure(job: Generation, account: Account, err: DriverError, attempt: int) -> None:
+    message = f"{err.code}: {err.message}"
+    if err.account_action == "expire":
+        standing.expire(account.pk, err.code, message)
+    elif err.account_action == "cooldown":
+        standing.cool_down(account.pk, err.code, message, retry_after=err.retry_after)
+    elif err.account_action == "exhaust":
+        standing.exhaust(account.pk, err.code, message, until=err.until)
+    else:
+        standing.record_failure(account.pk, message)
+    if err.credentials is not None:
+        _save_credentials(account, err.credentials)
+    for artifact in err.artifacts:
+        store_artifact(job, artifact, attempt=attempt, account_name=account.name)
+    if err.upstream_log:
+        entry = {"attempt": attempt, "account": account.name, "code": err.code,
+                 "exchanges": redact_obj(err.upstream_log)}
+        job.upstream_log = list(job.upstream_log) + [entry]
+        Generation.objects.filter(pk=job.pk).update(upstream_log=job.upstream_log)
+    logger.info("job %s attempt %s on account %s failed: %s", job.pk, attempt, account.name, message)
+
+
+def _after_success(job: Generation, account: Account, result) -> None:
+    if result.credentials is not None:
+        _save_credentials(account, result.credentials)
+    for index, output in enumerate(result.files):
+        store_output(job, output, index)
+    if jobs.succeed(job.pk, account_id=account.pk, meta=redact_obj(result.meta)):
+        standing.record_success(account.pk)
+        job_finished(job.pk)
+    else:
+        # The job was ended meanwhile (deadline reaper): its files must not linger.
+        for record in job.files.all():
+            record.file.delete(save=False)
+        job.files.all().delete()
+
+
+def _save_credentials(account: Account, creds) -> None:
+    account.credentials = creds.to_json()
+    account.credentials_summary = creds.summary()
+    account.credentials_updated_at = timezone.now()
+    Account.objects.filter(pk=account.pk).update(
+        credentials=account.credentials, credentials_summary=account.credentials_summary,
+        credentials_updated_at=account.credentials_updated_at,
+    )
+
+
+def _end(job: Generation, err: DriverError) -> None:
+    if jobs.fail(job.pk, code=err.code, message=err.message, status=err.status, param=err.param or ""):
+        job_finished(job.pk)

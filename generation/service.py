@@ -1,0 +1,122 @@
+"""Starting image jobs and waiting for them: what the views call.
+
+Admission control happens before anything is written, so a refused request leaves nothing
+behind; the job row and its input files are written together.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connections, transaction
+from django.utils import timezone
+
+from accounts import leasing
+from api.errors import ApiError
+from generation import jobs
+from generation.catalog import ModelSpec
+from generation.models import ACTIVE_STATUSES, Generation, JobStatus
+from generation.notify import job_finished
+from generation.queueing import enqueue
+from generation.waiting import JobSnapshot, watcher
+
+logger = logging.getLogger(__name__)
+
+# Answer this long before the client's own read timeout, so it gets our error, not a timeout.
+CLIENT_TIMEOUT_MARGIN = 2.0
+OVERLOAD_RETRY_SECONDS = 2.0
+
+
+def admit(spec: ModelSpec) -> None:
+    """Refuse at once when the pool cannot take the job: 429 with a hint, or 503 if it never can."""
+    capacity, _used = leasing.pool_capacity(spec.provider, regions=spec.regions)
+    if capacity == 0:
+        recovery = leasing.soonest_recovery(spec.provider, regions=spec.regions)
+        if recovery is not None:
+            wait = max(1.0, (recovery - timezone.now()).total_seconds())
+            raise ApiError.rate_limited(
+                f"Every {spec.provider} account that can serve {spec.id} is cooling down; "
+                f"the first is back in {int(wait)} s.", wait)
+        raise ApiError.server_error(
+            f"No usable {spec.provider} account can serve model {spec.id}. Add or re-import an account.",
+            status=503, code="no_available_account")
+    inflight = Generation.objects.filter(provider=spec.provider, status__in=ACTIVE_STATUSES).count()
+    if inflight >= capacity + settings.MAX_QUEUE_BACKLOG:
+        raise ApiError.rate_limited(
+            f"The {spec.provider} pool is saturated ({inflight} jobs for {capacity} slots); retry shortly.",
+            OVERLOAD_RETRY_SECONDS)
+
+
+def create_job(*, api_key, spec: ModelSpec, kind: str, params: dict, inputs: list[tuple[bytes, str]] = (),
+               timeout: float | None = None) -> Generation:
+    """Admit, store the inputs and the job, and queue it once committed."""
+    admit(spec)
+    now = timezone.now()
+    job = Generation(api_key=api_key, provider=spec.provider, model=spec.id, kind=kind, params=params,
+                     created_at=now, deadline_at=now + timedelta(seconds=timeout or settings.IMAGE_JOB_TIMEOUT))
+    saved: list[str] = []
+    try:
+        for index, (data, ext) in enumerate(inputs):
+            saved.append(default_storage.save(f"inputs/{job.id}/input_{index}.{ext}", ContentFile(data)))
+        job.inputs = saved
+        with transaction.atomic():
+            job.save(force_insert=True)
+            enqueue(job)
+    except BaseException:
+        for name in saved:
+            default_storage.delete(name)
+        raise
+    return job
+
+
+def expire_overdue(job_id) -> bool:
+    """End a job whose deadline passed (its worker may be gone); frees its leases."""
+    ended = Generation.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES, deadline_at__lte=timezone.now()).exists()
+    if not ended:
+        return False
+    if jobs.fail(job_id, code="timeout", message="The job did not finish before its deadline.", status=504):
+        leasing.release_holder(f"gen:{job_id}")
+        job_finished(job_id)
+        return True
+    return False
+
+
+def client_wait_budget(request) -> float | None:
+    raw = request.META.get("HTTP_X_STAINLESS_READ_TIMEOUT")
+    try:
+        return float(raw) - CLIENT_TIMEOUT_MARGIN if raw else None
+    except ValueError:
+        return None
+
+
+async def wait_for(job: Generation, request) -> JobSnapshot:
+    """Hold the request until the job ends; raise the envelope for failures and timeouts."""
+    # The wait can be long: give this request's DB connection back before it starts.
+    await sync_to_async(connections.close_all)()
+    budget = (job.deadline_at - timezone.now()).total_seconds()
+    client_budget = client_wait_budget(request)
+    if client_budget is not None:
+        budget = min(budget, client_budget)
+    started = time.monotonic()
+    snap = await watcher().wait(str(job.pk), budget)
+    if snap is None:
+        if await sync_to_async(expire_overdue)(job.pk):
+            raise ApiError(504, "The generation did not finish before its deadline.", code="timeout",
+                           type="server_error")
+        # Ended in the last instant, or the client's timeout is shorter than the job's.
+        snap = await watcher().wait(str(job.pk), 0.5)
+        if snap is None:
+            waited = int(time.monotonic() - started)
+            raise ApiError(504, f"The generation is still running after {waited} s; it continues in the "
+                                "background and a retry of the same request joins it.",
+                           code="timeout", type="server_error")
+    if snap.status == JobStatus.FAILED:
+        raise ApiError(snap.error_status or 502, snap.error_message or "The generation failed.",
+                       code=snap.error_code or "upstream_error", param=snap.error_param or None)
+    return snap
