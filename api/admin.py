@@ -5,6 +5,8 @@ from api.models import ApiKey
 
 
 class ApiKeyForm(forms.ModelForm):
+    webhook_url = forms.URLField(required=False, assume_scheme="https")
+
     class Meta:
         model = ApiKey
         fields = ["name", "enabled", "expires_at", "allowed_models", "webhook_url"]

@@ -235,4 +235,10 @@ LOGGING = {
 
 SESSION_COOKIE_SECURE = PRODUCTION and PUBLIC_BASE_URL.startswith("https://")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-FORMS_URLFIELD_ASSUME_HTTPS = True
+
+# --- fetching client-supplied URLs ---------------------------------------------------------
+# Hosts (host or host:port) exempt from the SSRF guard's non-public-address check: for tests
+# and for operators who deliberately serve inputs from their own network.
+SSRF_ALLOWED_HOSTS = env_list("SSRF_ALLOWED_HOSTS", [])
+URL_FETCH_TIMEOUT = env_float("URL_FETCH_TIMEOUT", 15.0)
+MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 50_000_000)

@@ -38,7 +38,7 @@ def reap() -> dict:
     for job in Generation.objects.filter(status=JobStatus.RUNNING, deadline_at__gt=now).filter(
             Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, started_at__lt=stale)):
         leasing.release_holder(job.holder)
-        if job.deliveries < MAX_DELIVERIES and jobs.requeue(job.pk):
+        if job.deliveries < MAX_DELIVERIES and jobs.requeue(job):
             enqueue(job)
             counts["requeued"] += 1
         elif jobs.fail(job.pk, code="worker_lost", message="The worker running this job stopped.", status=502):

@@ -3,6 +3,9 @@ duplicate delivery, a reaper and a worker racing for the same job cannot both wi
 
 from __future__ import annotations
 
+import os
+import socket
+
 from django.db.models import F
 from django.utils import timezone
 
@@ -14,7 +17,8 @@ def claim(job_id) -> Generation | None:
     """queued → running for exactly one worker; None for a duplicate or a finished job."""
     now = timezone.now()
     won = Generation.objects.filter(pk=job_id, status=JobStatus.QUEUED, deadline_at__gt=now).update(
-        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, deliveries=F("deliveries") + 1
+        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, deliveries=F("deliveries") + 1,
+        worker=f"{socket.gethostname()}:{os.getpid()}",
     )
     if not won:
         return None
@@ -44,10 +48,14 @@ def fail(job_id, *, code: str, message: str, status: int = 502, param: str = "")
     )
 
 
-def requeue(job_id) -> bool:
-    """running → queued, for a job whose worker vanished while time remains."""
+def requeue(job: Generation) -> bool:
+    """running → queued, for a job whose worker vanished while time remains.
+
+    The account of the interrupted attempt did nothing wrong, so it may be tried again.
+    """
     return bool(
-        Generation.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
-            status=JobStatus.QUEUED, heartbeat_at=None, enqueued_at=timezone.now()
+        Generation.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+            status=JobStatus.QUEUED, heartbeat_at=None, enqueued_at=timezone.now(),
+            tried_accounts=list(job.tried_accounts)[:-1],
         )
     )

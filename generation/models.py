@@ -47,6 +47,7 @@ class Generation(models.Model):
     tried_accounts = models.JSONField(default=list, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     deliveries = models.PositiveSmallIntegerField(default=0, help_text="Times a worker picked the job up.")
+    worker = models.CharField(max_length=100, blank=True, default="", help_text="host:pid of the last worker.")
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)

@@ -1,7 +1,10 @@
 from django.urls import path
 
-from generation import media
+from generation import media, views
 
 urlpatterns = [
+    path("v1/images/generations", views.ImageGenerationsView.as_view()),
+    path("v1/images/edits", views.ImageEditsView.as_view()),
+    path("v1/images/compositions", views.ImageCompositionsView.as_view()),
     path("files/<str:token>", media.serve_signed, name="signed-file"),
 ]

@@ -34,7 +34,7 @@ def wait_until(predicate, timeout: float, interval: float = 0.05, message: str =
     raise AssertionError(f"timed out after {timeout} s waiting for {message}")
 
 
-def test_database_url() -> str:
+def database_url_for_children() -> str:
     db = connection.settings_dict
     if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{db['NAME']}"
@@ -52,7 +52,7 @@ class LiveGateway:
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "DATABASE_URL": test_database_url(),
+            "DATABASE_URL": database_url_for_children(),
             "PUBLIC_BASE_URL": self.base_url,
             "MEDIA_ROOT": str(settings.MEDIA_ROOT),
             "Q_NAME": settings.Q_CLUSTER["name"],
@@ -154,8 +154,10 @@ def make_account(name: str, *, provider: str = "sleepy", max_concurrency: int = 
     creds = Credentials(provider="jimeng", region=region or "cn", cookies=(
         {"name": "sessionid", "value": f"sess-{name}-0123456789abcdef", "domain": ".jianying.com", "path": "/",
          "expires": -1, "httpOnly": True, "secure": True, "sameSite": "Lax"},))
-    account = Account(name=name, provider=provider, max_concurrency=max_concurrency, region=region, **fields)
+    account = Account(name=name, provider=provider, max_concurrency=max_concurrency)
     account.set_credentials(creds)
     account.region = region
+    for field, value in fields.items():  # after set_credentials, which resets the state
+        setattr(account, field, value)
     account.save()
     return account

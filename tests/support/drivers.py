@@ -11,17 +11,18 @@ import time
 
 from PIL import Image
 
-from generation.catalog import IMAGE_EDIT, IMAGE_GENERATE, ModelSpec
+from generation.catalog import IMAGE_COMPOSE, IMAGE_EDIT, IMAGE_GENERATE, ModelSpec
 from generation.drivers.base import (
     ContentPolicy,
     CredentialsRejected,
+    DeadlineExceeded,
     DriverResult,
     OutputFile,
     QuotaExhausted,
     RateLimited,
 )
 
-MODELS = [ModelSpec(id="sleepy-image", provider="sleepy", capabilities=frozenset({IMAGE_GENERATE, IMAGE_EDIT}),
+MODELS = [ModelSpec(id="sleepy-image", provider="sleepy", capabilities=frozenset({IMAGE_GENERATE, IMAGE_EDIT, IMAGE_COMPOSE}),
                     owned_by="tests")]
 
 
@@ -32,7 +33,11 @@ class SleepyDriver:
         prompt = task.params.get("prompt", "")
         sleep = re.search(r"sleep:([\d.]+)", prompt)
         if sleep:
-            time.sleep(min(float(sleep.group(1)), max(0.0, task.deadline - time.time())))
+            wanted = float(sleep.group(1))
+            allowed = max(0.0, task.deadline - time.time())
+            time.sleep(min(wanted, allowed))
+            if wanted > allowed:
+                raise DeadlineExceeded("the job's deadline passed while generating")
         failure = re.search(r"fail:(\w+)", prompt)
         if failure:
             kind = failure.group(1)

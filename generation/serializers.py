@@ -1,0 +1,81 @@
+"""Validation of the image endpoints' fields: the SDK's (gateway-anchors.md §A.1–A.2) plus the
+seeds' (`ratio`, `resolution`, `negative_prompt`, `sample_strength`)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from generation.sizing import DEFAULT_RATIO, DEFAULT_RESOLUTION, RATIOS, RESOLUTIONS, nearest_ratio, nearest_resolution, parse_size
+
+MAX_INPUT_IMAGES = 10
+
+
+class ImageRequestSerializer(serializers.Serializer):
+    prompt = serializers.CharField(max_length=8000)
+    model = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    n = serializers.IntegerField(required=False, default=1, min_value=1, max_value=4)
+    size = serializers.CharField(required=False, allow_blank=True, max_length=20)
+    ratio = serializers.ChoiceField(choices=RATIOS, required=False)
+    resolution = serializers.ChoiceField(choices=RESOLUTIONS, required=False)
+    response_format = serializers.ChoiceField(choices=("url", "b64_json"), required=False, default="url")
+    negative_prompt = serializers.CharField(required=False, allow_blank=True, max_length=4000)
+    sample_strength = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
+    seed = serializers.IntegerField(required=False, min_value=-1, max_value=2**32 - 1)
+    stream = serializers.BooleanField(required=False, default=False)
+    # Accepted for compatibility; the consumer sites have no equivalent (documented).
+    quality = serializers.CharField(required=False, allow_blank=True)
+    style = serializers.CharField(required=False, allow_blank=True)
+    background = serializers.CharField(required=False, allow_blank=True)
+    output_format = serializers.ChoiceField(choices=("png", "jpeg", "webp", "gif", "svg"), required=False)
+    output_compression = serializers.IntegerField(required=False, min_value=0, max_value=100)
+    moderation = serializers.CharField(required=False, allow_blank=True)
+    user = serializers.CharField(required=False, allow_blank=True)
+    safety_identifier = serializers.CharField(required=False, allow_blank=True)
+    partial_images = serializers.IntegerField(required=False, min_value=0, max_value=3)
+    input_fidelity = serializers.CharField(required=False, allow_blank=True)
+
+    def validate_size(self, value):
+        if not value:
+            return value
+        try:
+            parse_size(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        return value
+
+    def validate_prompt(self, value):
+        if not value.strip():
+            raise serializers.ValidationError("must not be empty")
+        return value
+
+    def validate(self, attrs):
+        if attrs.get("stream"):
+            raise serializers.ValidationError({"stream": "streaming image responses are not supported; "
+                                                         "omit stream or set it to false"})
+        return attrs
+
+    def job_params(self) -> dict:
+        """What the driver receives: plain, explicit, no OpenAI-only knobs."""
+        data = self.validated_data
+        ratio, resolution = data.get("ratio"), data.get("resolution")
+        size = parse_size(data["size"]) if data.get("size") else None
+        if size is not None:
+            ratio = ratio or nearest_ratio(*size)
+            resolution = resolution or nearest_resolution(*size)
+        params = {
+            "prompt": data["prompt"],
+            "n": data["n"],
+            "ratio": ratio or DEFAULT_RATIO,
+            "resolution": resolution or DEFAULT_RESOLUTION,
+        }
+        if size is not None:
+            params["requested_size"] = f"{size[0]}x{size[1]}"
+        for optional in ("negative_prompt", "sample_strength", "seed"):
+            if data.get(optional) not in (None, ""):
+                params[optional] = data[optional]
+        return params
+
+
+class CompositionRequestSerializer(ImageRequestSerializer):
+    images = serializers.ListField(child=serializers.CharField(max_length=20 * 1024 * 1024), required=False,
+                                   max_length=MAX_INPUT_IMAGES)

@@ -1,0 +1,122 @@
+"""Leasing under real concurrency: separate OS processes against the configured database
+(the suite runs once on SQLite and once on PostgreSQL)."""
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts import leasing, standing
+from accounts.models import Account, AccountLease, AccountState
+from tests.conftest import ROOT, database_url_for_children, make_account
+
+
+def run_workers(count: int, iterations: int, hold: float, provider: str = "sleepy") -> list[dict]:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": database_url_for_children()}
+    procs = [subprocess.Popen([sys.executable, "-m", "tests.support.lease_worker", provider, str(iterations),
+                               str(hold)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(count)]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err[-2000:]
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return results
+
+
+@pytest.mark.slow
+def test_processes_never_exceed_max_concurrency(transactional_db):
+    a = make_account("pool-a", max_concurrency=2)
+    b = make_account("pool-b", max_concurrency=1)
+    results = run_workers(count=6, iterations=60, hold=0.002)
+
+    errors = [e for r in results for e in r["errors"]]
+    assert errors == []  # no "database is locked", no failed release
+    assert sum(r["won"] for r in results) > 60  # the processes really contended and mostly won
+    limits = {a.pk: 2, b.pk: 1}
+    for r in results:
+        for account_id, seen in r["max_seen"].items():
+            assert seen <= limits[int(account_id)]
+    # Everything came back.
+    assert list(Account.objects.order_by("name").values_list("active_leases", flat=True)) == [0, 0]
+    assert not AccountLease.objects.filter(released_at__isnull=True).exists()
+
+
+def test_least_busy_then_least_recently_used(transactional_db):
+    a = make_account("lru-a", max_concurrency=2)
+    b = make_account("lru-b", max_concurrency=2)
+    first = leasing.acquire("sleepy", "j1", 60)
+    second = leasing.acquire("sleepy", "j2", 60)
+    assert {first.account_id, second.account_id} == {a.pk, b.pk}  # spread, not stacked
+    leasing.release(first.token)
+    third = leasing.acquire("sleepy", "j3", 60)
+    assert third.account_id == first.account_id  # the idle one
+    assert leasing.acquire("sleepy", "j4", 60) is not None
+    assert leasing.acquire("sleepy", "j5", 60) is not None  # 4 slots in all
+    assert leasing.acquire("sleepy", "j6", 60) is None
+    assert sorted(Account.objects.values_list("active_leases", flat=True)) == [2, 2]
+
+
+def test_full_pool_returns_none_and_release_is_idempotent(transactional_db):
+    make_account("solo", max_concurrency=1)
+    lease = leasing.acquire("sleepy", "j1", 60)
+    assert leasing.acquire("sleepy", "j2", 60) is None
+    assert leasing.release(lease.token) is True
+    assert leasing.release(lease.token) is False
+    assert Account.objects.get(name="solo").active_leases == 0
+
+
+def test_expired_lease_is_reaped(transactional_db):
+    acc = make_account("reap", max_concurrency=1)
+    lease = leasing.acquire("sleepy", "j1", 60)
+    AccountLease.objects.filter(token=lease.token).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert leasing.reap_expired() == 1
+    assert Account.objects.get(pk=acc.pk).active_leases == 0
+    assert leasing.release(lease.token) is False  # the worker's late release changes nothing
+
+
+def test_unusable_states_are_skipped(transactional_db):
+    for state in (AccountState.EXPIRED, AccountState.DISABLED):
+        make_account(f"s-{state}", state=state)
+    make_account("cooling", state=AccountState.COOLING, state_until=timezone.now() + timedelta(minutes=5))
+    assert leasing.acquire("sleepy", "j", 60) is None
+
+
+def test_cooldown_ladder_grows_and_caps(transactional_db, settings):
+    settings.COOLDOWN_BASE_SECONDS = 10
+    settings.COOLDOWN_MAX_SECONDS = 35
+    acc = make_account("ladder")
+    delays = [standing.cool_down(acc.pk, "rate_limited", "429").total_seconds() for _ in range(4)]
+    assert delays == [10, 20, 35, 35]
+    acc.refresh_from_db()
+    assert acc.state == AccountState.COOLING and acc.state_reason == "rate_limited"
+
+
+def test_recovered_account_serves_one_probation_job(transactional_db):
+    acc = make_account("probe", max_concurrency=3, state=AccountState.COOLING,
+                       state_until=timezone.now() - timedelta(seconds=1), cooldown_level=2)
+    first = leasing.acquire("sleepy", "j1", 60)
+    assert first is not None and first.account_id == acc.pk
+    acc.refresh_from_db()
+    assert acc.state == AccountState.ACTIVE and acc.probation
+    assert leasing.acquire("sleepy", "j2", 60) is None  # one job alone while on probation
+    leasing.release(first.token)
+    standing.record_success(acc.pk)
+    acc.refresh_from_db()
+    assert not acc.probation and acc.cooldown_level == 0
+    assert len([leasing.acquire("sleepy", f"k{i}", 60) for i in range(3)]) == 3
+
+
+def test_expire_and_exhaust(transactional_db):
+    acc = make_account("states")
+    standing.expire(acc.pk, "login_failed", "sessionid=SECRET123 rejected")
+    acc.refresh_from_db()
+    assert acc.state == AccountState.EXPIRED and "SECRET123" not in acc.last_error
+    until = timezone.now() + timedelta(hours=3)
+    standing.exhaust(acc.pk, "no_credits", "out of credits", until=until)
+    acc.refresh_from_db()
+    assert acc.state == AccountState.EXHAUSTED and abs((acc.state_until - until).total_seconds()) < 1
