@@ -3,6 +3,7 @@ the printed key used with the official SDK's models.list(), then SIGTERM stops e
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -63,6 +64,7 @@ def main() -> int:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         subprocess.run(["pkill", "-9", "-f", clone])
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from generation.models import JobKind
 from generation.responses import images_response
 from generation.serializers import MAX_INPUT_IMAGES, CompositionRequestSerializer, ImageRequestSerializer
 from generation.service import create_job, wait_for
+from generation.waiting import watcher
 
 
 def resolve_model(request, requested: str | None, capability: str) -> catalog.ModelSpec:
@@ -47,6 +48,9 @@ class ImageJobView(APIView):
     capability = catalog.IMAGE_GENERATE
 
     async def post(self, request):
+        if watcher().held >= settings.MAX_HELD_REQUESTS:
+            raise ApiError.rate_limited("This server holds as many waiting requests as it may "
+                                        "(MAX_HELD_REQUESTS); retry shortly.", 1.0)
         prepared = await sync_to_async(self.prepare)(request)
         job = await sync_to_async(create_job)(api_key=request.user, spec=prepared["spec"], kind=self.kind,
                                               params=prepared["params"], inputs=prepared["inputs"])
