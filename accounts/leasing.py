@@ -7,6 +7,7 @@ waiting on the row lock. Either way two workers can never both take the last slo
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -35,7 +36,8 @@ def usable_q(now) -> Q:
     return (active | recovered) & Q(credentials__isnull=False)
 
 
-def acquire(provider: str, holder: str, ttl_seconds: float, *, regions=None, exclude_ids=()) -> Lease | None:
+def acquire(provider: str, holder: str, ttl_seconds: float, *, regions=None, exclude_ids=(),
+            only_ids=None) -> Lease | None:
     """Take a slot on the least busy, then least recently used, usable account; None if none is free."""
     now = timezone.now()
     candidates = Account.objects.filter(provider=provider).filter(usable_q(now))
@@ -43,6 +45,8 @@ def acquire(provider: str, holder: str, ttl_seconds: float, *, regions=None, exc
         candidates = candidates.filter(region__in=regions)
     if exclude_ids:
         candidates = candidates.exclude(pk__in=list(exclude_ids))
+    if only_ids is not None:
+        candidates = candidates.filter(pk__in=list(only_ids))
     ordered = candidates.order_by("active_leases", F("last_used_at").asc(nulls_first=True), "pk")
     for pk in ordered.values_list("pk", flat=True)[:20]:
         with transaction.atomic():
@@ -59,6 +63,38 @@ def acquire(provider: str, holder: str, ttl_seconds: float, *, regions=None, exc
                 )
                 return Lease(token=str(lease.token), account_id=pk, holder=holder)
     return None
+
+
+WAIT_MAX_SLEEP = 1.0
+
+
+def wait_for_lease(provider: str, holder: str, deadline: float, grace: float, *, regions=None, exclude_ids=(),
+                   only_ids=None) -> Lease | None:
+    """A lease, waiting while the pool is busy; None at the deadline or when no account could ever
+    serve (all excluded, expired or disabled, or cooling past the deadline)."""
+    ttl = max(1.0, deadline - time.time()) + grace
+    sleep = 0.05
+    while time.time() < deadline:
+        lease = acquire(provider, holder, ttl, regions=regions, exclude_ids=exclude_ids, only_ids=only_ids)
+        if lease is not None:
+            return lease
+        if not could_serve_before(provider, deadline, regions=regions, exclude_ids=exclude_ids, only_ids=only_ids):
+            return None
+        time.sleep(min(sleep, max(0.0, deadline - time.time())))
+        sleep = min(sleep * 2, WAIT_MAX_SLEEP)
+    return None
+
+
+def could_serve_before(provider: str, deadline: float, *, regions=None, exclude_ids=(), only_ids=None) -> bool:
+    qs = Account.objects.filter(provider=provider, credentials__isnull=False, max_concurrency__gt=0)
+    if regions:
+        qs = qs.filter(region__in=regions)
+    if exclude_ids:
+        qs = qs.exclude(pk__in=list(exclude_ids))
+    if only_ids is not None:
+        qs = qs.filter(pk__in=list(only_ids))
+    limit = timezone.now() + timedelta(seconds=max(0.0, deadline - time.time()))
+    return qs.filter(Q(state=AccountState.ACTIVE) | Q(state__in=RECOVERING, state_until__lte=limit)).exists()
 
 
 def release(token: str) -> bool:

@@ -18,11 +18,10 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import close_old_connections, connections
-from django.utils import timezone
 
 from accounts import leasing, standing
 from accounts.models import Account
-from generation import catalog, jobs
+from generation import catalog, jobs, outcomes
 from generation.drivers import get_driver
 from generation.drivers.base import DeadlineExceeded, DriverError, DriverTask, UpstreamFailure
 from generation.models import Generation
@@ -31,9 +30,6 @@ from generation.storage import store_artifact, store_output
 from gateway.redaction import redact, redact_obj
 
 logger = logging.getLogger(__name__)
-
-LEASE_WAIT_MAX_SLEEP = 1.0
-
 
 class Heartbeat:
     """Marks the job alive from a side thread, so the main thread may run Playwright (no ORM)."""
@@ -88,7 +84,8 @@ def _run(job: Generation) -> str:
     last_error: DriverError | None = None
 
     while len(tried) < settings.JOB_MAX_ATTEMPTS:
-        lease = _wait_for_lease(job, spec, tried, deadline)
+        lease = leasing.wait_for_lease(job.provider, job.holder, deadline, settings.LEASE_GRACE_SECONDS,
+                                       regions=spec.regions, exclude_ids=tried)
         if lease is None:
             break
         tried.append(lease.account_id)
@@ -112,33 +109,6 @@ def _run(job: Generation) -> str:
             )
     _end(job, last_error)
     return "failed"
-
-
-def _wait_for_lease(job: Generation, spec, tried: list[int], deadline: float):
-    """A lease on an untried account, waiting while the pool is busy; None if none will come."""
-    ttl = max(1.0, deadline - time.time()) + settings.LEASE_GRACE_SECONDS
-    sleep = 0.05
-    while time.time() < deadline:
-        lease = leasing.acquire(job.provider, job.holder, ttl, regions=spec.regions, exclude_ids=tried)
-        if lease is not None:
-            return lease
-        if not _any_account_could_serve(job, spec, tried, deadline):
-            return None
-        time.sleep(min(sleep, max(0.0, deadline - time.time())))
-        sleep = min(sleep * 2, LEASE_WAIT_MAX_SLEEP)
-    return None
-
-
-def _any_account_could_serve(job, spec, tried, deadline: float) -> bool:
-    qs = Account.objects.filter(provider=job.provider, credentials__isnull=False).exclude(pk__in=tried)
-    if spec.regions:
-        qs = qs.filter(region__in=spec.regions)
-    limit = timezone.now() + timezone.timedelta(seconds=max(0.0, deadline - time.time()))
-    return any(
-        a.state == "active" or (a.state in ("cooling", "exhausted") and a.state_until and a.state_until <= limit)
-        for a in qs.only("state", "state_until", "max_concurrency")
-        if a.max_concurrency > 0
-    )
 
 
 def _attempt(job: Generation, spec, driver, lease, *, attempt: int, deadline: float) -> DriverError | None:
@@ -171,30 +141,17 @@ def _attempt(job: Generation, spec, driver, lease, *, attempt: int, deadline: fl
 
 
 def _after_failure(job: Generation, account: Account, err: DriverError, attempt: int) -> None:
-    message = f"{err.code}: {err.message}"
-    if err.account_action == "expire":
-        standing.expire(account.pk, err.code, message)
-    elif err.account_action == "cooldown":
-        standing.cool_down(account.pk, err.code, message, retry_after=err.retry_after)
-    elif err.account_action == "exhaust":
-        standing.exhaust(account.pk, err.code, message, until=err.until)
-    else:
-        standing.record_failure(account.pk, message)
-    if err.credentials is not None:
-        _save_credentials(account, err.credentials)
+    outcomes.apply_failure(account, err)
     for artifact in err.artifacts:
         store_artifact(job, artifact, attempt=attempt, account_name=account.name)
     if err.upstream_log:
-        entry = {"attempt": attempt, "account": account.name, "code": err.code,
-                 "exchanges": redact_obj(err.upstream_log)}
-        job.upstream_log = list(job.upstream_log) + [entry]
+        job.upstream_log = list(job.upstream_log) + [outcomes.log_entry(account, err, attempt)]
         Generation.objects.filter(pk=job.pk).update(upstream_log=job.upstream_log)
-    logger.info("job %s attempt %s on account %s failed: %s", job.pk, attempt, account.name, message)
 
 
 def _after_success(job: Generation, account: Account, result) -> None:
     if result.credentials is not None:
-        _save_credentials(account, result.credentials)
+        outcomes.save_credentials(account, result.credentials)
     for index, output in enumerate(result.files):
         store_output(job, output, index)
     if jobs.succeed(job.pk, account_id=account.pk, meta=redact_obj(result.meta)):
@@ -205,16 +162,6 @@ def _after_success(job: Generation, account: Account, result) -> None:
         for record in job.files.all():
             record.file.delete(save=False)
         job.files.all().delete()
-
-
-def _save_credentials(account: Account, creds) -> None:
-    account.credentials = creds.to_json()
-    account.credentials_summary = creds.summary()
-    account.credentials_updated_at = timezone.now()
-    Account.objects.filter(pk=account.pk).update(
-        credentials=account.credentials, credentials_summary=account.credentials_summary,
-        credentials_updated_at=account.credentials_updated_at,
-    )
 
 
 def _end(job: Generation, err: DriverError) -> None:
