@@ -32,3 +32,5 @@ class ApiKeyAdmin(admin.ModelAdmin):
         # Shown exactly once: only the hash is kept.
         self.message_user(request, f"New API key for '{key.name}': {raw} — copy it now, it will not be shown again.",
                           messages.WARNING)
+        if key.webhook_secret:
+            self.message_user(request, f"Webhook signing secret: {key.webhook_secret}", messages.INFO)

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 from datetime import timedelta
 
 from django.db import models
 from django.utils import timezone
+
+from accounts.crypto import EncryptedTextField
 
 KEY_PREFIX = "sk-gw-"
 # last_used_at is advisory; writing it on every request would make every call a DB write.
@@ -15,6 +18,10 @@ LAST_USED_RESOLUTION = timedelta(seconds=60)
 def hash_key(raw: str) -> str:
     # Keys are 240 bits of randomness, so a fast hash is enough and lets lookups use an index.
     return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 class ApiKeyQuerySet(models.QuerySet):
@@ -37,6 +44,8 @@ class ApiKey(models.Model):
         default=list, blank=True, help_text="Model ids this key may use; empty means every model."
     )
     webhook_url = models.URLField(blank=True, default="", help_text="Where video events for this key are sent.")
+    # Kept encrypted, not hashed: the gateway signs with it (Standard Webhooks, `whsec_…`).
+    webhook_secret = EncryptedTextField(blank=True, default="", editable=False)
 
     objects = ApiKeyQuerySet.as_manager()
 
@@ -53,6 +62,8 @@ class ApiKey(models.Model):
     @classmethod
     def issue(cls, name: str, **fields) -> tuple["ApiKey", str]:
         """Create a key; the raw value is returned once and never stored."""
+        if fields.get("webhook_url") and not fields.get("webhook_secret"):
+            fields["webhook_secret"] = new_webhook_secret()
         raw = KEY_PREFIX + secrets.token_urlsafe(30)
         key = cls.objects.create(name=name, prefix=raw[: len(KEY_PREFIX) + 6], key_hash=hash_key(raw), **fields)
         return key, raw

@@ -150,7 +150,25 @@ COOLDOWN_MAX_SECONDS = env_int("COOLDOWN_MAX_SECONDS", 3600)
 EXHAUSTED_DEFAULT_SECONDS = env_int("EXHAUSTED_DEFAULT_SECONDS", 6 * 3600)
 
 DEFAULT_IMAGE_MODEL = env_str("DEFAULT_IMAGE_MODEL", "gemini-image")
-MODEL_ALIASES = env_json("MODEL_ALIASES", {"imagen-3": "gemini-image", "nano-banana": "gemini-image"})
+DEFAULT_VIDEO_MODEL = env_str("DEFAULT_VIDEO_MODEL", "jimeng-video-3.0")
+MODEL_ALIASES = env_json("MODEL_ALIASES", {
+    "imagen-3": "gemini-image",
+    "nano-banana": "gemini-image",
+    # Seed 000's video model name.
+    "doubao-seedance-1-0-lite-i2v-250428": "jimeng-video-3.0",
+})
+
+# Video results: how long they stay downloadable, how often clients are told to poll.
+VIDEO_RETENTION_HOURS = env_float("VIDEO_RETENTION_HOURS", 24)
+VIDEO_POLL_AFTER_MS = env_int("VIDEO_POLL_AFTER_MS", 5000)
+# Webhooks: a default endpoint for keys without their own, signed with Standard Webhooks.
+WEBHOOK_URL = env_str("WEBHOOK_URL", "")
+WEBHOOK_SECRET = env_str("WEBHOOK_SECRET", "")
+WEBHOOK_RETRY_HOURS = env_float("WEBHOOK_RETRY_HOURS", 24)
+# An SDK retry (x-stainless-retry-count > 0) of an identical request within this window joins
+# the original job; an Idempotency-Key header dedupes for IDEMPOTENCY_HOURS.
+RETRY_JOIN_SECONDS = env_int("RETRY_JOIN_SECONDS", 900)
+IDEMPOTENCY_HOURS = env_float("IDEMPOTENCY_HOURS", 24)
 
 # provider -> driver class. Overridable for an out-of-tree driver.
 GATEWAY_DRIVERS = {
@@ -164,6 +182,19 @@ GATEWAY_CATALOGS = {
     "jimeng": "generation.drivers.jimeng.catalog.MODELS",
     **env_json("GATEWAY_CATALOGS", {}),
 }
+# Jimeng protocol constants to replace without a code change (names of
+# generation/drivers/jimeng/constants.py, e.g. {"APPVR": "8.5.0", "DA_VERSION": "3.3.20"}).
+JIMENG_OVERRIDES = env_json("JIMENG_OVERRIDES", {})
+# One base URL standing in for every Jimeng host (API, commerce, ImageX, upload, CDN): a fake or a
+# relay. Empty: the real hosts.
+JIMENG_UPSTREAM_URL = env_str("JIMENG_UPSTREAM_URL", "")
+
+# Gemini web driver. The upstream is the app's base URL (a local fake in tests); overrides replace
+# any selector, URL or text pattern of generation/drivers/gemini/selectors.py without a release.
+GEMINI_UPSTREAM_URL = env_str("GEMINI_UPSTREAM_URL", "https://gemini.google.com")
+GEMINI_OVERRIDES = env_json("GEMINI_OVERRIDES", {})
+# Debian's Chromium; Playwright's own browser download is never used.
+CHROMIUM_PATH = env_str("CHROMIUM_PATH", "/usr/bin/chromium")
 
 Q_WORKERS = env_int("Q_WORKERS", 4)
 _queue_timeout = max(IMAGE_JOB_TIMEOUT, VIDEO_JOB_TIMEOUT) + LEASE_GRACE_SECONDS
@@ -211,6 +242,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
     ],
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "api.negotiation.AlwaysJSON",
     "UNAUTHENTICATED_USER": None,
 }
 

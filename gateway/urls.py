@@ -9,4 +9,5 @@ urlpatterns = [
     path("v1/models/<str:model_id>", api_views.ModelDetailView.as_view()),
     path("v1/health", api_views.HealthView.as_view()),
     path("", include("generation.urls")),
+    path("", include("videos.urls")),
 ]

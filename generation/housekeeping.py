@@ -52,6 +52,9 @@ def reap() -> dict:
         enqueue(job)
         counts["redelivered"] += 1
 
+    from videos import housekeeping as video_housekeeping
+
+    counts.update({f"video_{k}": v for k, v in video_housekeeping.reap().items()})
     counts["leases"] = leasing.reap_expired()
     if any(counts.values()):
         logger.info("reaper: %s", counts)
@@ -65,7 +68,10 @@ def cleanup(hours: float | None = None, *, dry_run: bool = False) -> dict:
     old_jobs = Generation.objects.filter(created_at__lt=cutoff, status__in=(JobStatus.SUCCEEDED, JobStatus.FAILED))
     files = GeneratedFile.objects.filter(job__in=old_jobs)
     artifacts = FailureArtifact.objects.filter(job__in=old_jobs)
+    from videos import housekeeping as video_housekeeping
+
     counts = {"jobs": old_jobs.count(), "files": files.count() + artifacts.count()}
+    counts.update(video_housekeeping.cleanup(cutoff, dry_run=dry_run))
     if dry_run:
         return counts
     from django.core.files.storage import default_storage

@@ -34,8 +34,9 @@ logger = logging.getLogger(__name__)
 class Heartbeat:
     """Marks the job alive from a side thread, so the main thread may run Playwright (no ORM)."""
 
-    def __init__(self, job_id):
+    def __init__(self, job_id, beat=None):
         self.job_id = job_id
+        self._beat = beat or jobs.beat
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
 
@@ -51,7 +52,7 @@ class Heartbeat:
         try:
             while not self._stop.wait(settings.HEARTBEAT_SECONDS):
                 try:
-                    jobs.beat(self.job_id)
+                    self._beat(self.job_id)
                 except Exception:  # a missed beat is not worth killing the job for
                     logger.warning("heartbeat for %s failed", self.job_id, exc_info=True)
         finally:

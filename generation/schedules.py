@@ -5,6 +5,7 @@ from django.conf import settings
 SCHEDULES = {
     "gateway-reaper": ("generation.housekeeping.reap", "REAPER_MINUTES"),
     "gateway-cleanup": ("generation.housekeeping.cleanup", None),
+    "gateway-webhooks": ("videos.webhooks.dispatch_due", "REAPER_MINUTES"),
 }
 
 

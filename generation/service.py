@@ -54,12 +54,13 @@ def admit(spec: ModelSpec) -> None:
 
 
 def create_job(*, api_key, spec: ModelSpec, kind: str, params: dict, inputs: list[tuple[bytes, str]] = (),
-               timeout: float | None = None) -> Generation:
+               timeout: float | None = None, idempotency_key: str = "", fingerprint: str = "") -> Generation:
     """Admit, store the inputs and the job, and queue it once committed."""
     admit(spec)
     now = timezone.now()
     job = Generation(api_key=api_key, provider=spec.provider, model=spec.id, kind=kind, params=params,
-                     created_at=now, deadline_at=now + timedelta(seconds=timeout or settings.IMAGE_JOB_TIMEOUT))
+                     created_at=now, deadline_at=now + timedelta(seconds=timeout or settings.IMAGE_JOB_TIMEOUT),
+                     idempotency_key=idempotency_key, request_fingerprint=fingerprint)
     saved: list[str] = []
     try:
         for index, (data, ext) in enumerate(inputs):
@@ -95,8 +96,10 @@ def client_wait_budget(request) -> float | None:
         return None
 
 
-async def wait_for(job: Generation, request) -> JobSnapshot:
-    """Hold the request until the job ends; raise the envelope for failures and timeouts."""
+async def wait_for(job, request, *, expire=None) -> JobSnapshot:
+    """Hold the request until the job (a Generation or a VideoTask) ends; raise the envelope for
+    failures and timeouts."""
+    expire = expire or expire_overdue
     # The wait can be long: give this request's DB connection back before it starts.
     await sync_to_async(connections.close_all)()
     budget = (job.deadline_at - timezone.now()).total_seconds()
@@ -104,13 +107,13 @@ async def wait_for(job: Generation, request) -> JobSnapshot:
     if client_budget is not None:
         budget = min(budget, client_budget)
     started = time.monotonic()
-    snap = await watcher().wait(str(job.pk), budget)
+    snap = await watcher().wait(job.holder, budget)
     if snap is None:
-        if await sync_to_async(expire_overdue)(job.pk):
+        if await sync_to_async(expire)(job.pk):
             raise ApiError(504, "The generation did not finish before its deadline.", code="timeout",
                            type="server_error")
         # Ended in the last instant, or the client's timeout is shorter than the job's.
-        snap = await watcher().wait(str(job.pk), 0.5)
+        snap = await watcher().wait(job.holder, 0.5)
         if snap is None:
             waited = int(time.monotonic() - started)
             raise ApiError(504, f"The generation is still running after {waited} s; it continues in the "

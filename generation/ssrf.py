@@ -65,21 +65,42 @@ def _target(url: str):
     return parts.scheme, parts.hostname, port, path, parts.netloc
 
 
+def _pool(url: str, deadline: float):
+    scheme, host, port, path, netloc = _target(url)
+    ip = _resolve(host, port)
+    remaining = max(0.1, deadline - time.monotonic())
+    pool_timeout = urllib3.Timeout(connect=min(5.0, remaining), read=remaining)
+    if scheme == "https":
+        pool = urllib3.HTTPSConnectionPool(ip, port, timeout=pool_timeout, retries=False, maxsize=1,
+                                           server_hostname=host, assert_hostname=host,
+                                           cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
+    else:
+        pool = urllib3.HTTPConnectionPool(ip, port, timeout=pool_timeout, retries=False, maxsize=1)
+    return pool, path, netloc.split("@")[-1]
+
+
+def post_public(url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> int:
+    """POST to a public URL (webhooks); redirects are not followed. Returns the status code."""
+    pool, path, host_header = _pool(url, time.monotonic() + timeout)
+    try:
+        resp = pool.urlopen("POST", path, body=body, headers={"Host": host_header, "User-Agent": USER_AGENT,
+                                                               **headers},
+                            redirect=False, retries=False, preload_content=False)
+        resp.read(64 * 1024)
+        resp.release_conn()
+        return resp.status
+    except urllib3.exceptions.HTTPError as exc:
+        raise UnsafeURL(f"the URL could not be reached ({type(exc).__name__})") from None
+    finally:
+        pool.close()
+
+
 def fetch_public(url: str, *, max_bytes: int, timeout: float) -> bytes:
     deadline = time.monotonic() + timeout
     for _ in range(MAX_REDIRECTS + 1):
-        scheme, host, port, path, netloc = _target(url)
-        ip = _resolve(host, port)
-        remaining = max(0.1, deadline - time.monotonic())
-        pool_timeout = urllib3.Timeout(connect=min(5.0, remaining), read=remaining)
-        if scheme == "https":
-            pool = urllib3.HTTPSConnectionPool(ip, port, timeout=pool_timeout, retries=False, maxsize=1,
-                                               server_hostname=host, assert_hostname=host,
-                                               cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
-        else:
-            pool = urllib3.HTTPConnectionPool(ip, port, timeout=pool_timeout, retries=False, maxsize=1)
+        pool, path, host_header = _pool(url, deadline)
         try:
-            resp = pool.urlopen("GET", path, headers={"Host": netloc.split("@")[-1], "User-Agent": USER_AGENT,
+            resp = pool.urlopen("GET", path, headers={"Host": host_header, "User-Agent": USER_AGENT,
                                                       "Accept": "image/*"},
                                 redirect=False, preload_content=False, retries=False)
         except urllib3.exceptions.HTTPError as exc:

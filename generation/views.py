@@ -11,10 +11,11 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from rest_framework.response import Response
 
+from api import idempotency
 from api.errors import ApiError
 from generation import catalog
 from generation.inputs import read_upload, read_url
-from generation.models import JobKind
+from generation.models import Generation, JobKind
 from generation.responses import images_response
 from generation.serializers import MAX_INPUT_IMAGES, CompositionRequestSerializer, ImageRequestSerializer
 from generation.service import create_job, wait_for
@@ -52,8 +53,7 @@ class ImageJobView(APIView):
             raise ApiError.rate_limited("This server holds as many waiting requests as it may "
                                         "(MAX_HELD_REQUESTS); retry shortly.", 1.0)
         prepared = await sync_to_async(self.prepare)(request)
-        job = await sync_to_async(create_job)(api_key=request.user, spec=prepared["spec"], kind=self.kind,
-                                              params=prepared["params"], inputs=prepared["inputs"])
+        job = await sync_to_async(self.start)(request, prepared)
         snap = await wait_for(job, request)
         body = await sync_to_async(images_response)(snap, response_format=prepared["response_format"],
                                                     input_images=len(prepared["inputs"]))
@@ -64,8 +64,21 @@ class ImageJobView(APIView):
         serializer = self.serializer_class(data=request.POST if request.FILES else request.data)
         serializer.is_valid(raise_exception=True)
         spec = resolve_model(request, serializer.validated_data.get("model"), self.capability)
-        return {"spec": spec, "params": serializer.job_params(), "inputs": self.read_inputs(request, serializer),
-                "response_format": serializer.validated_data["response_format"]}
+        inputs = self.read_inputs(request, serializer)
+        params = serializer.job_params()
+        return {"spec": spec, "params": params, "inputs": inputs,
+                "response_format": serializer.validated_data["response_format"],
+                "fingerprint": idempotency.fingerprint(request.user, request.path, {"model": spec.id, **params},
+                                                       [data for data, _ext in inputs])}
+
+    def start(self, request, prepared) -> Generation:
+        """Join the job of an earlier identical request (idempotency), or start a new one."""
+        existing = idempotency.find_existing(Generation, request, request.user, prepared["fingerprint"])
+        if existing is not None:
+            return existing
+        return create_job(api_key=request.user, spec=prepared["spec"], kind=self.kind, params=prepared["params"],
+                          inputs=prepared["inputs"], idempotency_key=idempotency.idempotency_key(request),
+                          fingerprint=prepared["fingerprint"])
 
     def read_inputs(self, request, serializer) -> list[tuple[bytes, str]]:
         return []

@@ -26,7 +26,7 @@ CHUNK = 500
 class JobSnapshot:
     """What a response needs of an ended job, read by the watcher in the same query round."""
 
-    id: str
+    id: str  # the waiter key: gen:<uuid> or vid:<uuid>
     status: str
     model: str
     kind: str
@@ -39,16 +39,38 @@ class JobSnapshot:
     files: list[dict] = field(default_factory=list)
 
 
-def fetch_ended(ids: list[str]) -> list[JobSnapshot]:
-    """Runs in the watcher's own thread: one connection per process, whatever the load."""
+def fetch_ended(keys: list[str]) -> list[JobSnapshot]:
+    """Runs in the watcher's own thread: one connection per process, whatever the load.
+
+    Keys are `gen:<uuid>` (image jobs) or `vid:<uuid>` (video tasks)."""
+    images = [k[4:] for k in keys if k.startswith("gen:")]
+    videos = [k[4:] for k in keys if k.startswith("vid:")]
     try:
-        return _fetch_ended(ids)
+        return _fetch_ended_images(images) + _fetch_ended_videos(videos)
     except DatabaseError:
         connections["default"].close()  # a broken connection is replaced on the next round
         raise
 
 
-def _fetch_ended(ids: list[str]) -> list[JobSnapshot]:
+def _fetch_ended_videos(ids: list[str]) -> list[JobSnapshot]:
+    from videos.models import VideoAsset, VideoTask
+
+    out: list[JobSnapshot] = []
+    for start in range(0, len(ids), CHUNK):
+        rows = VideoTask.objects.filter(pk__in=ids[start:start + CHUNK], status__in=TERMINAL_STATUSES).values(
+            "id", "status", "model", "params", "error_code", "error_message", "error_status", "result_meta")
+        snaps = {str(r["id"]): JobSnapshot(id=f"vid:{r['id']}", kind="video", error_param="", **{
+            k: v for k, v in r.items() if k != "id"}) for r in rows}
+        if not snaps:
+            continue
+        for f in VideoAsset.objects.filter(task_id__in=list(snaps)).values("task_id", "kind", "file", "mime", "width",
+                                                                          "height", "size_bytes"):
+            snaps[str(f["task_id"])].files.append({**f, "index": 0})
+        out.extend(snaps.values())
+    return out
+
+
+def _fetch_ended_images(ids: list[str]) -> list[JobSnapshot]:
     out: list[JobSnapshot] = []
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start:start + CHUNK]
@@ -56,7 +78,8 @@ def _fetch_ended(ids: list[str]) -> list[JobSnapshot]:
             "id", "status", "model", "kind", "params", "error_code", "error_message", "error_status",
             "error_param", "result_meta",
         )
-        snaps = {str(r["id"]): JobSnapshot(id=str(r["id"]), **{k: v for k, v in r.items() if k != "id"}) for r in rows}
+        snaps = {str(r["id"]): JobSnapshot(id=f"gen:{r['id']}", **{k: v for k, v in r.items() if k != "id"})
+                 for r in rows}
         if not snaps:
             continue
         files = GeneratedFile.objects.filter(job_id__in=list(snaps)).order_by("kind", "index").values(
@@ -81,7 +104,8 @@ class JobWatcher:
         return sum(len(v) for v in self._waiters.values())
 
     async def wait(self, job_id: str, timeout: float) -> JobSnapshot | None:
-        """The ended job's snapshot, or None when `timeout` passes first."""
+        """The ended job's snapshot, or None when `timeout` passes first. `job_id` is a key such
+        as `gen:<uuid>` or `vid:<uuid>` (the job's `holder`)."""
         self._ensure_running()
         future = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(job_id, []).append(future)

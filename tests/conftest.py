@@ -24,6 +24,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Ports fixed for the session, so the live gateway can be told about them when it starts: the
+# SSRF guard lets the workers reach exactly these local servers and nothing else on loopback.
+WEBHOOK_RECEIVER_PORT = free_port()
+FAKE_JIMENG_PORT = free_port()
+FAKE_GEMINI_PORT = free_port()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A passing run leaves nothing behind; a failing one keeps its logs and files to read."""
+    if exitstatus == 0:
+        import shutil
+
+        shutil.rmtree(settings.VAR_DIR, ignore_errors=True)
+
+
 def wait_until(predicate, timeout: float, interval: float = 0.05, message: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -58,6 +73,10 @@ class LiveGateway:
             "Q_NAME": settings.Q_CLUSTER["name"],
             "SECRET_KEY": settings.SECRET_KEY,
             "COOKIE_ENCRYPTION_KEYS": ",".join(settings.COOKIE_ENCRYPTION_KEYS),
+            "SSRF_ALLOWED_HOSTS": ",".join(f"127.0.0.1:{p}" for p in (WEBHOOK_RECEIVER_PORT, FAKE_JIMENG_PORT,
+                                                                      FAKE_GEMINI_PORT)),
+            "JIMENG_UPSTREAM_URL": f"http://127.0.0.1:{FAKE_JIMENG_PORT}",
+            "GEMINI_UPSTREAM_URL": f"http://127.0.0.1:{FAKE_GEMINI_PORT}",
             **(env_overrides or {}),
         }
         self.web: subprocess.Popen | None = None

@@ -10,7 +10,8 @@ from pathlib import Path
 
 _ROOT = Path(__file__).resolve().parent.parent
 _defaults = {
-    "GATEWAY_VAR_DIR": str(_ROOT / "var" / "test"),
+    # One directory per test session: parallel sessions must not share a database file or media.
+    "GATEWAY_VAR_DIR": str(_ROOT / "var" / "test" / f"run-{os.getpid()}"),
     "IMAGE_JOB_TIMEOUT": "30",
     "VIDEO_JOB_TIMEOUT": "60",
     "LEASE_GRACE_SECONDS": "5",
@@ -21,7 +22,7 @@ _defaults = {
     "Q_WORKERS": "2",
     "Q_POLL_SECONDS": "0.05",
     "WAIT_POLL_SECONDS": "0.05",
-    "GATEWAY_DRIVERS": '{"sleepy": "tests.support.drivers.SleepyDriver"}',
+    "GATEWAY_DRIVERS": '{"sleepy": "tests.support.drivers.SleepyVideoDriver"}',
     "GATEWAY_CATALOGS": '{"sleepy": "tests.support.drivers.MODELS"}',
     # Tasks left in a shared Redis by an earlier run must not reach this run's workers.
     "Q_NAME": f"gwtest-{uuid.uuid4().hex[:8]}",

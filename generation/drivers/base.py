@@ -147,3 +147,31 @@ class DeadlineExceeded(DriverError):
     status = 504
     code = "timeout"
     failover = False
+
+
+# --- videos ------------------------------------------------------------------------------------
+# Video jobs last minutes, and a crashed worker must resume them without paying twice, so a
+# video driver splits the work: submit once, then poll and download by the upstream id.
+
+@dataclass
+class VideoPoll:
+    state: str                 # "queued" | "running" | "succeeded" | "failed"
+    progress: int = 0          # 0–100
+    poll_after: float = 5.0    # seconds the upstream suggests before the next poll
+    error: DriverError | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class VideoDriver(Protocol):
+    provider: str
+
+    def submit_video(self, task: DriverTask, submit_id: str) -> str:
+        """Start the generation; return the upstream's id for it. `submit_id` is ours, stored first."""
+
+    def find_video(self, task: DriverTask, submit_id: str) -> str | None:
+        """The upstream id of an earlier submission with this submit_id, or None if it never arrived."""
+
+    def poll_video(self, task: DriverTask, upstream_id: str) -> VideoPoll: ...
+
+    def download_video(self, task: DriverTask, upstream_id: str) -> OutputFile:
+        """The finished MP4 (the best quality the upstream offers)."""

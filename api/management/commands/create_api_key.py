@@ -17,5 +17,8 @@ class Command(BaseCommand):
             raise CommandError("The key needs a name.")
         allowed = [m.strip() for m in models.split(",") if m.strip()]
         key, raw = ApiKey.issue(name, allowed_models=allowed, webhook_url=webhook_url)
+        if key.webhook_secret:
+            self.stdout.write(f"Webhook signing secret (Standard Webhooks; pass it to the SDK's webhooks.unwrap): "
+                              f"{key.webhook_secret}")
         self.stdout.write(f"Created API key '{key.name}' (prefix {key.prefix}). Store it now; it is not shown again:")
         self.stdout.write(raw)

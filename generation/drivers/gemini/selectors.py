@@ -87,8 +87,10 @@ GENERATED_IMAGE = ("generated-image img.image, single-image.generated-image img,
 # The turn is over once these appear (gemflow, hamlog). CSS.
 FEEDBACK_BUTTONS = ('button[aria-label="Good response"], button[aria-label="Bad response"], '
                     'button[aria-label="好的回答"], button[aria-label="不好的回答"]')
-# Inline error banners in a turn ("Something went wrong (1037)"). CSS.
+# Inline error banners in a turn ("Something went wrong (1037)"). CSS. The reference records no
+# markup for these, so they are generic; page-level toasts count only when their text is recognised.
 ERROR_BLOCK = '.error-message, [class*="error-container"], [role="alert"]'
+PAGE_ERROR = 'mat-snack-bar-container, simple-snack-bar, .toast-container .toast, [role="alert"]'
 
 # Download button: hidden (opacity 0) until a real hover. CSS (valid PW too).
 DOWNLOAD_BUTTON = ('button[data-test-id="download-generated-image-button"], '
@@ -118,16 +120,13 @@ FILE_INPUT = 'input[type="file"][accept*="image"], input[type="file"][name="File
 PREVIEW_CHIP = ('uploader-file-preview, [data-test-id="file-preview"], '
                 '.file-preview-list [aria-label^="Image preview"]')
 
-# Overlays: promos and first-visit dialogs in the CDK container (femini, seed step 9). CSS/PW.
-OVERLAY_CONTAINER = ".cdk-overlay-container"
-OVERLAY_PANE = ('.cdk-overlay-container .cdk-overlay-pane, .cdk-overlay-container [role="dialog"], '
+# Overlays: promo and first-visit dialogs in the CDK container (femini, seed step 9). Only dialogs
+# count: our own menus live in the same container. CSS. OVERLAY_DISMISS is searched inside the
+# topmost dialog (PW); without a match Escape closes it.
+OVERLAY_PANE = ('.cdk-overlay-container [role="dialog"], .cdk-overlay-container [role="alertdialog"], '
                 '.cdk-overlay-container mat-dialog-container')
-OVERLAY_DISMISS = ('.cdk-overlay-container [data-test-id="close-button"], '
-                   '.cdk-overlay-container button:has-text("No, thanks"), '
-                   '.cdk-overlay-container button:has-text("Got it"), '
-                   '.cdk-overlay-container button:has-text("Not now"), '
-                   '.cdk-overlay-container button:has-text("Dismiss"), '
-                   '.cdk-overlay-container button:has-text("Close")')
+OVERLAY_DISMISS = ('[data-test-id="close-button"], button:has-text("No, thanks"), button:has-text("Got it"), '
+                   'button:has-text("Not now"), button:has-text("Dismiss"), button:has-text("Close")')
 
 # Optional steps, off unless configured (both change what the account's history shows).
 TEMPORARY_CHAT = False
@@ -183,8 +182,13 @@ POLICY_PATTERNS = (
 UPLOAD_REJECTED_PATTERNS = (
     r"don.t seem to have access to that content",
 )
-# Error banners carry Gemini's numeric code (gwa: 1037 usage limit, 1060 IP block, 1013 temporary).
-ERROR_CODE_PATTERN = r"(?:went wrong|error|错误|오류)\D{0,20}\(?(1\d{3})\)?"
+# Only the placeholder link of an image answer, with no image (parser drift, Nativu5#62/#76).
+NO_IMAGE_PLACEHOLDER_PATTERNS = (
+    r"googleusercontent\.com/image_generation_content/\d+",
+)
+# Error banners carry Gemini's numeric code (gwa: 1037 usage limit, 1060 IP block, 1013 temporary)
+# or the HTTP status of the failed request.
+ERROR_CODE_PATTERN = r"(?:went wrong|error|错误|오류)\D{0,20}\(?\b(\d{3,4})\b\)?"
 QUOTA_ERROR_CODES = (1037,)
 RATE_LIMIT_ERROR_CODES = (1060, 429)
 # A reset time shown in the reply (#262), e.g. "resets in 3 hours" / "reset at 5:00 PM".
@@ -201,6 +205,7 @@ EXTRA_LAUNCH_ARGS = ("--disable-blink-features=AutomationControlled",)
 GENERATE_PROMPT_PREFIX = ""   # e.g. "Generate an image: " (Nativu5#76)
 EDIT_PROMPT_PREFIX = ""
 ACTION_TIMEOUT = 15.0         # one click/fill/locator wait
+CLICK_FIRST_TRY = 4.0         # a click still blocked after this looks for a dialog in the way
 NAVIGATION_TIMEOUT = 45.0
 APP_READY_TIMEOUT = 20.0      # composer visible after DOMContentLoaded
 SUBMIT_CONFIRM_TIMEOUT = 10.0  # send accepted (editor cleared / Stop shown)
@@ -288,11 +293,13 @@ def _env_overrides() -> dict:
 
 
 def load(settings_obj=None) -> Config:
-    """Module values, then the env var, then settings.GEMINI_OVERRIDES (the setting wins)."""
+    """Module values with settings.GEMINI_OVERRIDES (itself read from the env var) applied."""
     if settings_obj is None:
         from django.conf import settings as settings_obj
     values = defaults()
-    overrides = {**_env_overrides(), **(getattr(settings_obj, "GEMINI_OVERRIDES", None) or {})}
+    overrides = getattr(settings_obj, "GEMINI_OVERRIDES", None)
+    if overrides is None:  # outside Django settings (scripts): the env var alone
+        overrides = _env_overrides()
     unknown = sorted(set(overrides) - set(values))
     if unknown:
         # A typo must not silently keep the broken selector in place.

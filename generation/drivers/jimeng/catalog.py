@@ -24,6 +24,7 @@ def _video(model_id: str, regions, description: str = "") -> ModelSpec:
 
 MODELS = [
     _image("jimeng-5.0", CN_ASIA),
+    _image("jimeng-4.7", CN, "CN only; seen in one gateway (June 2026) only"),
     _image("jimeng-4.6", CN_ASIA),
     _image("jimeng-4.5", ALL, "default image model"),
     _image("jimeng-4.1", ALL),

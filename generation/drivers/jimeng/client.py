@@ -174,8 +174,11 @@ class JimengClient:
 
     # --- the Jimeng JSON API ---------------------------------------------------------------------
     def api(self, path: str, body: Any = None, *, service: str = "api", query: dict | None = None,
-            default_query: bool = True, referer: str | None = None, idempotent: bool = True) -> Any:
+            default_query: bool = True, referer: str | None = None, idempotent: bool = True,
+            log_body: Any = None) -> Any:
         """POST to an /mweb, /passport or /commerce path and return the envelope's `data`.
+
+        `body` None sends no body at all (the liveness call has none).
 
         Raises the mapped DriverError for a non-zero `ret` or an HTTP failure.
         """
@@ -184,7 +187,8 @@ class JimengClient:
         params.update(query or {})
         headers = self.api_headers(path, base, referer)
         response = self.request("POST", base + path, service=service, params=params, headers=headers,
-                                json_body=body if body is not None else {}, idempotent=idempotent)
+                                json_body=body, idempotent=idempotent,
+                                log_body=log_body)
         return self.unwrap(response, path)
 
     def unwrap(self, response: requests.Response, path: str) -> Any:
@@ -215,8 +219,9 @@ class JimengClient:
                 idempotent: bool = True, stream: bool = False, log_body: Any = None) -> requests.Response:
         """Send one request (retrying when it is safe), record it, and return the response.
 
-        `url` is the real upstream URL; JIMENG_UPSTREAM_URL re-routes it. HTTP errors are returned,
-        not raised, except that a final 5xx after the retries is returned as well: callers map it.
+        `url` is the real upstream URL; JIMENG_UPSTREAM_URL re-routes it. Error statuses (a 5xx
+        after the retries too) are returned for the caller to map; only a transport failure or the
+        deadline raises.
         """
         target = config.route(url)
         path = urlsplit(url).path or "/"
@@ -236,7 +241,7 @@ class JimengClient:
                 )
             except requests.RequestException as exc:
                 entry.update(status=None, ms=_ms(started), error=self._describe(exc))
-                self.log.append(entry)
+                self._record(entry)
                 if self.remaining() <= 0:
                     raise DeadlineExceeded(f"The job's deadline passed during {path}.",
                                            upstream_log=self.log) from None
@@ -250,12 +255,27 @@ class JimengClient:
                 entry["response"] = excerpt(response.content if _is_text(response) else
                                             _binary(response), limit)
                 entry.update(_ret_of(response))
-            self.log.append(entry)
+            self._record(entry)
             if response.status_code >= 500 and idempotent and attempt < attempts:
                 self._pause(delay)
                 continue
             return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _record(self, entry: dict) -> None:
+        """Append to the log, dropping the oldest entries after the first few once it is long.
+
+        A job that polls for many minutes would otherwise store hundreds of near-identical polls;
+        the start (credits, uploads, submit) and the latest exchanges are what explain an outcome.
+        """
+        head, most = int(config.get("LOG_KEEP_FIRST")), int(config.get("LOG_MAX_ENTRIES"))
+        self.log.append(entry)
+        if len(self.log) <= most:
+            return
+        if self.log[head].get("omitted") is None:
+            self.log.insert(head, {"omitted": 0})
+        del self.log[head + 1]
+        self.log[head]["omitted"] += 1
 
     def _pause(self, seconds: float) -> None:
         seconds = min(seconds, max(0.0, self.remaining()))

@@ -140,6 +140,8 @@ HTTP_TIMEOUT = 45.0          # seconds per request, shortened to what the job's 
 HTTP_RETRIES = 3             # extra attempts for idempotent calls on network errors / HTTP >= 500
 HTTP_RETRY_DELAY = 5.0
 LOG_EXCERPT_CHARS = 1500     # of each request/response body kept in the upstream log
+LOG_MAX_ENTRIES = 40         # exchanges kept per attempt: the first LOG_KEEP_FIRST and the latest
+LOG_KEEP_FIRST = 10
 DOWNLOAD_MAX_BYTES = 64 * 1024 * 1024
 
 # --- draft payloads (§4.1, §4.2) ------------------------------------------------------------------

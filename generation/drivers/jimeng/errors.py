@@ -96,8 +96,13 @@ def insufficient_credits(detail: str, *, log=None) -> QuotaExhausted:
 
 
 def from_ret(ret: str, errmsg: str, data=None, *, path: str = "", region: str = "", log=None) -> DriverError:
-    """The error for an envelope whose `ret` is not "0"."""
-    ret = str(ret)
+    """The error for an envelope whose `ret` is not "0"; the code stays on it as `upstream_ret`."""
+    err = _from_ret(str(ret), errmsg, data, path=path, region=region, log=log)
+    err.upstream_ret = str(ret)
+    return err
+
+
+def _from_ret(ret: str, errmsg: str, data, *, path: str, region: str, log) -> DriverError:
     said = quote(errmsg)
     where = f" on {path}" if path else ""
     fail_code = str((data or {}).get("fail_code") or "") if isinstance(data, dict) else ""

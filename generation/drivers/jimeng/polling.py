@@ -1,8 +1,8 @@
 """Waiting for a submitted job: adaptive polling of get_history_by_ids (jimeng-protocol.md §4.6, §6).
 
-The pace follows what the upstream says about the job: back off (up to the upstream's suggested
-`polling_config.interval_seconds`) while it sits in the queue, poll at the base pace while it
-renders, and poll fast once its forecast finish time is near. A record that is missing right
+The pace follows what the upstream says about the job: back off while it sits in the queue, poll
+at the base pace while it renders, and poll fast once its forecast finish time is near; the
+upstream's `polling_config.interval_seconds` caps every wait and its `timeout_seconds` the total. A record that is missing right
 after submit is tolerated for a grace period (the history store is eventually consistent). The
 loop ends on success (50), failure (30), enough finished results, a result count that stopped
 moving, or the deadline; results that finished are returned even when the rest failed.
@@ -109,7 +109,8 @@ class Poller:
         body: dict[str, Any] = {"history_ids": [history_id]}
         if self.kind == "image":
             body["image_info"] = config.get("POLL_IMAGE_INFO")
-        data = self.client.api(config.get("PATH_HISTORY"), body)
+        data = self.client.api(config.get("PATH_HISTORY"), body,
+                               log_body={"history_ids": [history_id]})
         return find_record(data, history_id)
 
     # --- the loop -------------------------------------------------------------------------------
@@ -121,9 +122,11 @@ class Poller:
         min_iv = float(config.get("POLL_MIN_INTERVAL"))
         base_iv = float(config.get("POLL_BASE_INTERVAL"))
         max_iv = float(config.get("POLL_MAX_INTERVAL"))
+        # The upstream's suggested interval is the longest we ever wait between polls.
         suggested = _float(hint.get("interval_seconds"))
         if suggested and suggested > 0:
-            max_iv = max(min_iv, min(max_iv, suggested))
+            max_iv = min(max_iv, suggested)
+            base_iv, min_iv = min(base_iv, max_iv), min(min_iv, max_iv)
         grace = float(config.get("POLL_MISSING_GRACE_VIDEO" if video else "POLL_MISSING_GRACE"))
         tolerance = int(config.get("POLL_ERROR_TOLERANCE"))
         stable_rounds = int(config.get("POLL_STABLE_ROUNDS"))

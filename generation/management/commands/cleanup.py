@@ -13,4 +13,5 @@ class Command(BaseCommand):
     def handle(self, *args, hours=None, dry_run=False, **options):
         counts = cleanup(hours, dry_run=dry_run)
         verb = "Would delete" if dry_run else "Deleted"
-        self.stdout.write(f"{verb} {counts['jobs']} jobs and {counts['files']} files.")
+        self.stdout.write(f"{verb} {counts['jobs']} image jobs, {counts['files']} files and "
+                          f"{counts['videos']} videos.")
