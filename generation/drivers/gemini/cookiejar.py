@@ -56,14 +56,9 @@ def to_browser(creds: Credentials, cfg) -> list[dict]:
         return [{k: c[k] for k in _FIELDS} for c in creds.cookies]
     out = []
     for c in _chosen(creds).values():
-        cookie = {k: c[k] for k in _FIELDS}
-        if c["name"].startswith("__Host-"):
-            # host-only by definition: a url (not a domain) makes Chromium store it that way
-            del cookie["domain"], cookie["path"]
-            cookie["url"] = cfg.app_origin + "/"
-        else:
-            cookie["domain"] = cfg.app_host
-        out.append(cookie)
+        # A domain without a leading dot is host-only, which __Host- cookies require. (The `url`
+        # form would do the same but Chromium rejects it for __Host- cookies on http://127.0.0.1.)
+        out.append({**{k: c[k] for k in _FIELDS}, "domain": cfg.app_host})
     return out
 
 

@@ -56,6 +56,7 @@ class GeminiDriver:
         except BaseException:
             # django-q2's SIGALRM lands in this (main) thread; the browser thread must stop as well.
             cancel.set()
+            future.cancel()  # if it has not started yet, it never will
             raise
         if not done:
             browser_host.retire(host)
@@ -77,6 +78,8 @@ class GeminiDriver:
 def _job(browser, *, task, cfg, cancel, host) -> DriverResult:
     """Everything Playwright does for one job; runs on the browser thread."""
     started = time.time()
+    if cancel.is_set():
+        raise DeadlineExceeded("The job was stopped before the browser got to it.")
     cold, host.cold = getattr(host, "cold", True), False
     logger.info("gemini job %s on account %s: Chromium %s (%s browser)", task.job_id, task.account_name or "?",
                 browser.version, "new" if cold else "warm")

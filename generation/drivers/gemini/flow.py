@@ -3,9 +3,9 @@
 Open the app, make sure the account is signed in, clear overlays, switch the image tool on, attach
 the reference images for edits, send the prompt, wait for the answer, fetch the images at full
 size. No fixed sleeps: every wait is on a page condition, bounded by the job's deadline. Waiting
-for the answer uses an in-page probe (PROBE_JS) that reports the state of the composer and the
-newest answer turn and returns as soon as that state changes, so the Python side sees every
-transition (streaming, images loaded, refusal text, the silent "jump-back" to idle) without polling.
+for the answer uses the in-page probe of answers.py, which returns as soon as the page's state
+changes, so every transition (streaming, images loaded, refusal text, the silent "jump-back" to
+idle) is seen without polling.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from PIL import Image
@@ -23,103 +22,21 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from generation.drivers.base import (
-    ContentPolicy,
     CredentialsRejected,
     DeadlineExceeded,
     GenerationBlocked,
     OutputFile,
-    QuotaExhausted,
     RateLimited,
     UpstreamFailure,
 )
 
+from . import answers
+from .answers import short as _short
 from .download import fetch_full_size, image_file
 
 logger = logging.getLogger(__name__)
 
-# The probe. `sel` holds the CSS landmarks from selectors.py; `base` is the number of answer
-# turns before our submission (a turn beyond it is ours); `last` is the key of the state the caller
-# already knows. Resolves at once with a different state, else on the first DOM change or image
-# load that changes it, else after `slice` ms so the caller can check its deadline.
-PROBE_JS = r"""
-(args) => {
-  const sel = args.sel;
-  const shown = (el) => {
-    if (!el || !el.isConnected) return false;
-    const st = getComputedStyle(el);
-    if (st.display === 'none' || st.visibility === 'hidden') return false;
-    const r = el.getBoundingClientRect();
-    return r.width > 0 && r.height > 0;
-  };
-  const anyShown = (css, root) => Array.from((root || document).querySelectorAll(css)).some(shown);
-  const snap = () => {
-    const turns = document.querySelectorAll(sel.turn);
-    const t = turns.length > args.base ? turns[turns.length - 1] : null;
-    let turn = null;
-    if (t) {
-      const body = t.querySelector(sel.text) || t;
-      const err = Array.from(t.querySelectorAll(sel.error)).filter(shown).map(e => e.innerText).join(' ');
-      turn = {
-        text: (body.innerText || '').trim().slice(0, 4000),
-        error: err.trim().slice(0, 500),
-        feedback: anyShown(sel.feedback, t),
-        images: Array.from(t.querySelectorAll(sel.image)).map(img => ({
-          src: img.currentSrc || img.src || '',
-          loaded: !!(img.complete && img.naturalWidth > 0),
-          width: img.naturalWidth || 0, height: img.naturalHeight || 0,
-        })),
-      };
-    }
-    const editor = document.querySelector(sel.composer);
-    const pageErr = Array.from(document.querySelectorAll(sel.pageError)).filter(shown)
-      .map(e => e.innerText).join(' ').trim().slice(0, 500);
-    return {
-      url: location.href,
-      turns: turns.length,
-      turn,
-      stop: anyShown(sel.stop),
-      send: anyShown(sel.send),
-      progress: anyShown(sel.progress),
-      editor: editor ? (editor.innerText || '').trim() : null,
-      overlay: anyShown(sel.overlay),
-      pageError: pageErr,
-    };
-  };
-  const key = (s) => JSON.stringify([s.url, s.turns, s.stop, s.send, s.progress, !!s.editor, s.overlay,
-    s.pageError, s.turn && [s.turn.error, s.turn.feedback, !!s.turn.text,
-    s.turn.images.map(i => [i.src, i.loaded])]]);
-  const first = snap();
-  first.key = key(first);
-  if (first.key !== args.last) return first;
-  return new Promise((resolve) => {
-    let done = false, scheduled = false, timer = null;
-    const finish = (s) => {
-      if (done) return;
-      done = true;
-      obs.disconnect();
-      document.removeEventListener('load', onChange, true);
-      clearTimeout(timer);
-      s = s || snap();
-      s.key = key(s);
-      resolve(s);
-    };
-    const check = () => {
-      scheduled = false;
-      const s = snap();
-      if (key(s) !== args.last) finish(s);
-    };
-    const onChange = () => {
-      if (!scheduled) { scheduled = true; setTimeout(check, 0); }
-    };
-    const obs = new MutationObserver(onChange);
-    obs.observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
-    document.addEventListener('load', onChange, true);  // <img> loads change no DOM
-    timer = setTimeout(() => finish(null), args.slice);
-  });
-}
-"""
-
-_NAVIGATED = ("Execution context was destroyed", "navigation", "Target page, context or browser has been closed")
+_NAVIGATED = ("Execution context was destroyed", "navigation")
 _IMAGE_SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "GIF": ".gif"}
 
 
@@ -203,22 +120,15 @@ class Session:
 
     def probe(self, base: int, last: str | None, slice_s: float | None = None) -> dict:
         cfg = self.cfg
-        args = {
-            "sel": {"turn": cfg.RESPONSE_TURN, "text": cfg.RESPONSE_TEXT, "error": cfg.ERROR_BLOCK,
-                    "feedback": cfg.FEEDBACK_BUTTONS, "image": cfg.GENERATED_IMAGE,
-                    "composer": cfg.COMPOSER, "stop": cfg.STOP_BUTTON, "send": cfg.SEND_BUTTON,
-                    "progress": cfg.PROGRESS, "overlay": cfg.OVERLAY_PANE, "pageError": cfg.PAGE_ERROR},
-            "base": base,
-            "last": last or "",
-            "slice": int(min(slice_s or cfg.PROBE_SLICE, max(0.05, self.left())) * 1000),
-        }
+        slice_ms = min(slice_s or cfg.PROBE_SLICE, max(0.05, self.left())) * 1000
+        args = answers.probe_args(cfg, base, last, slice_ms)
         self.check()
         try:
-            return self.page.evaluate(PROBE_JS, args)
+            return self.page.evaluate(answers.PROBE_JS, args)
         except PlaywrightError as exc:
             if any(m in str(exc) for m in _NAVIGATED):
                 # The page navigated (e.g. to a sign-in page) while the probe was waiting.
-                self.guard_url()
+                self.guard_url(history=True)
                 try:
                     self.page.wait_for_load_state("domcontentloaded", timeout=self.ms(self.cfg.NAVIGATION_TIMEOUT))
                 except PlaywrightTimeout:
@@ -230,8 +140,14 @@ class Session:
 
     # --- signed-out and blocked pages ---------------------------------------------------------
 
-    def guard_url(self, url: str | None = None) -> None:
-        for candidate in [url or self.page.url] + ([] if url else self.nav_urls[-3:]):
+    def guard_url(self, url: str | None = None, history: bool = False) -> None:
+        """Raise if the page is on a sign-in, consent or "sorry" page.
+
+        Only the current URL counts normally: Google may pass through a *passive* ServiceLogin
+        hop to refresh a session and land back in the app signed in. The redirect history is
+        consulted only when a navigation failed (an unreachable sign-in host, a dead context).
+        """
+        for candidate in [url or self.page.url] + (self.nav_urls[-3:] if history else []):
             if "consent." in candidate and self._signin_rx.search(candidate):
                 raise CredentialsRejected("Gemini sent the browser to Google's consent page: the exported cookies "
                                           "lack the account's consent state; export them again after "
@@ -262,7 +178,7 @@ class Session:
             response = self.page.goto(cfg.app_url, wait_until="domcontentloaded",
                                       timeout=self.ms(cfg.NAVIGATION_TIMEOUT))
         except PlaywrightError:
-            self.guard_url()  # a redirect to an unreachable sign-in host fails the navigation
+            self.guard_url(history=True)  # a redirect to an unreachable sign-in host fails the navigation
             raise
         self.guard_url()
         if response is not None and response.status == 429:
@@ -358,6 +274,8 @@ class Session:
         self.enter("choosing the image tool")
         if self.visible(cfg.IMAGE_TOOL_ACTIVE):
             return True
+        if self.visible(cfg.IMAGE_TOOL_PILL) and self._image_tool_pill():
+            return True  # the seed's order: landing pill, then the tools menu
         item = self.loc(cfg.IMAGE_TOOL_ITEM).first
         if not self.visible(cfg.IMAGE_TOOL_ITEM):
             for sel in cfg.TOOLS_BUTTONS:
@@ -385,6 +303,18 @@ class Session:
         if self.visible(cfg.IMAGE_TOOL_ITEM):
             self.page.keyboard.press("Escape")  # menus that stay open after a pick
         return True
+
+    def _image_tool_pill(self) -> bool:
+        """The landing page's "Create image" suggestion (seed step 7a), when the menu is missing."""
+        cfg = self.cfg
+        if self.visible(cfg.IMAGE_TOOL_PILL):
+            self.click(self.loc(cfg.IMAGE_TOOL_PILL).first)
+            try:
+                self.loc(cfg.IMAGE_TOOL_ACTIVE).first.wait_for(state="visible", timeout=self.ms(5))
+                return True
+            except PlaywrightTimeout:
+                pass
+        return False
 
     def attach(self, paths: list[Path]) -> None:
         """Upload menu -> "Upload files" -> file chooser (the reliable path, §2.4)."""
@@ -501,8 +431,7 @@ class Session:
         cfg = self.cfg
         self.enter("waiting for the answer")
         last = None
-        idle_since = None
-        images_since = None
+        idle_since = images_since = jump_since = None
         while True:
             s = self.probe(rnd.base, last)
             last = s["key"]
@@ -513,23 +442,39 @@ class Session:
             if s["pageError"]:
                 # Page-level toasts also say harmless things ("Downloading full size…"): only a
                 # recognised error counts.
-                self.classify_error(s["pageError"], strict=False)
-            if turn is not None:
-                loaded = [i for i in turn["images"] if i["loaded"]]
-                if loaded and len(loaded) == len(turn["images"]):
+                answers.classify_error(self.cfg, s["pageError"], strict=False)
+            if turn is not None and turn["images"]:
+                finished = not s["stop"] or turn["feedback"]
+                rnd.turn_index = s["turns"] - 1
+                if all(i["loaded"] for i in turn["images"]):
                     # The image can show before the turn ends (§2.3 step 7): give it a moment.
                     images_since = images_since or now
-                    if not s["stop"] or turn["feedback"] or now - images_since > cfg.FINISH_GRACE:
-                        rnd.images = loaded
-                        rnd.turn_index = s["turns"] - 1
+                    if finished or now - images_since > cfg.FINISH_GRACE:
+                        rnd.images = turn["images"]
                         return
                     continue
+                if finished and not busy:
+                    # A preview that never loads (revoked blob:, CDN hiccup): its URL may still work.
+                    idle_since = idle_since or now
+                    if now - idle_since >= cfg.IDLE_SETTLE:
+                        rnd.images = turn["images"]
+                        return
+                else:
+                    idle_since = None
+                continue
+            if turn is not None:
                 if turn["error"]:
-                    self.classify_error(turn["error"])
-                if turn["feedback"] and not turn["images"] and not busy:
-                    self.classify_text(turn["text"])
+                    answers.classify_error(self.cfg, turn["error"])
+                if turn["feedback"] and not busy:
+                    answers.classify_text(self.cfg, turn["text"])
             if not busy and s["editor"] and (turn is None or (not turn["text"] and not turn["images"])):
                 # Jump-back: the turn vanished and the prompt is back in the editor (§1.7 step 10).
+                # Only once the page has stayed that way for a moment, so a slow UI update right
+                # after sending is not mistaken for one (a re-submit would duplicate the prompt).
+                jump_since = jump_since or now
+                if now - jump_since < cfg.JUMP_BACK_SETTLE:
+                    continue
+                jump_since = None
                 rnd.resubmits += 1
                 if rnd.resubmits > cfg.MAX_RESUBMITS:
                     raise UpstreamFailure(
@@ -542,61 +487,16 @@ class Session:
                 self.enter("waiting for the answer")
                 last, idle_since, images_since = None, None, None
                 continue
-            if busy or (turn is not None and turn["images"]):
+            jump_since = None
+            if busy:
                 idle_since = None
                 continue
             idle_since = idle_since or now
             if now - idle_since >= cfg.IDLE_SETTLE:
                 if turn is not None and turn["text"]:
-                    self.classify_text(turn["text"])
+                    answers.classify_text(self.cfg, turn["text"])
                 raise UpstreamFailure("Gemini's answer ended without an image (empty or truncated answer).",
                                       code="generation_failed")
-
-    def classify_error(self, text: str, strict: bool = True) -> None:
-        cfg = self.cfg
-        match = cfg.rx("ERROR_CODE_PATTERN").search(text)
-        code = int(match.group(1)) if match else None
-        if code in cfg.QUOTA_ERROR_CODES:
-            raise QuotaExhausted(f"Gemini reported its usage limit (error {code}).", until=self.reset_time(text))
-        if code in cfg.RATE_LIMIT_ERROR_CODES:
-            raise RateLimited(f"Gemini refused the request for now (error {code}).")
-        self.classify_text(text, fallback=False)
-        if strict or code is not None:
-            raise UpstreamFailure(f"Gemini reported an error: {_short(text)}", code="upstream_error")
-
-    def classify_text(self, text: str, fallback: bool = True) -> None:
-        """Map a text answer with no image to the error it stands for (§1.5, §5.3)."""
-        cfg = self.cfg
-        said = _short(text)
-        if cfg.matches("SIGN_IN_TEXT_PATTERNS", text):
-            raise CredentialsRejected(f"Gemini asked to sign in: {said}")
-        if cfg.matches("USAGE_LIMIT_PATTERNS", text):
-            raise QuotaExhausted(f"Gemini's image limit for this account is reached: {said}",
-                                 until=self.reset_time(text))
-        if cfg.matches("BUSY_PATTERNS", text):
-            raise RateLimited(f"Gemini is busy: {said}")
-        if cfg.matches("REGION_BLOCKED_PATTERNS", text):
-            raise GenerationBlocked(f"Gemini will not create images for this account or region: {said}")
-        if cfg.matches("UPLOAD_REJECTED_PATTERNS", text):
-            raise UpstreamFailure(f"Gemini could not read the attached image: {said}", code="upload_failed")
-        if cfg.matches("POLICY_PATTERNS", text):
-            raise ContentPolicy(f"Gemini refused the prompt: {said}")
-        if cfg.matches("NO_IMAGE_PLACEHOLDER_PATTERNS", text):
-            raise UpstreamFailure("Gemini's answer announced an image but contained none.",
-                                  code="generation_failed")
-        if fallback:
-            err = UpstreamFailure(f"Gemini answered with text instead of an image: {said}",
-                                  code="no_image_returned")
-            err.failover = False  # the prompt, not the account, decided this
-            raise err
-
-    def reset_time(self, text: str):
-        match = self.cfg.rx("RESET_IN_PATTERN").search(text)
-        if not match:
-            return None  # the runner then applies EXHAUSTED_DEFAULT_SECONDS
-        amount = int(match.group(1))
-        unit = timedelta(hours=1) if match.group(2).lower().startswith("h") else timedelta(minutes=1)
-        return datetime.now(timezone.utc) + amount * unit
 
     # --- the whole job ------------------------------------------------------------------------
 
@@ -668,11 +568,13 @@ class Session:
         self.enter(f"downloading image {index + 1}")
         self.dismiss_overlays()
         turn = self.page.locator(cfg.RESPONSE_TURN).nth(rnd.turn_index)
-        scope = turn.locator(cfg.IMAGE_SCOPE).nth(index)
-        if scope.count() == 0:
-            scope = turn.locator(cfg.GENERATED_IMAGE).nth(index).locator("xpath=..")
-        button = scope.locator(cfg.DOWNLOAD_BUTTON).first
-        if button.count():
+        scope = None
+        for css in cfg.IMAGE_SCOPE:
+            if turn.locator(css).count() > index:
+                scope = turn.locator(css).nth(index)
+                break
+        button = scope.locator(cfg.DOWNLOAD_BUTTON).first if scope is not None else None
+        if button is not None and button.count():
             try:
                 return self._download_button(scope, button), "button"
             except DeadlineExceeded:
@@ -726,7 +628,8 @@ class Session:
             page.remove_listener("download", on_download)
             page.remove_listener("framenavigated", on_nav)
         if not got:
-            why = f"the page navigated to {_short(navigated[0].split('?')[0], 80)}" if navigated else "no download started"
+            why = (f"the page navigated to {_short(navigated[0].split('?')[0], 80)}" if navigated
+                   else "no download started")
             raise UpstreamFailure(f"The download button did not deliver a file ({why}).", code="download_failed")
         download = got[0]
         failure = download.failure()
@@ -743,10 +646,6 @@ def _host_of(url: str) -> str:
     match = re.match(r"^[a-z]+://([^/:?#]+)", url or "", re.IGNORECASE)
     return match.group(1).lower() if match else ""
 
-
-def _short(text: str, limit: int = 300) -> str:
-    text = " ".join((text or "").split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _payload(path: Path) -> dict:

@@ -9,30 +9,31 @@ read from the env var `GEMINI_OVERRIDES` as JSON), e.g.
                        "APP_QUERY": ""}'
 
 Kinds of values:
-  * "CSS" values are plain CSS: the in-page state probe (flow.py) runs them with querySelectorAll.
+  * "CSS" values are plain CSS: the in-page state probe (answers.py) runs them with querySelectorAll.
   * "PW" values are Playwright selectors (CSS plus `role=...`, `:has-text()`, `>>`), used only with
     page.locator().
   * "*_PATTERNS" are Python regular expressions, matched case-insensitively against visible text.
 
-Hosts. `GEMINI_UPSTREAM_URL` (default https://gemini.google.com) is the app's base URL. When it is
-the real site, images come from IMAGE_HOSTS_REAL and sign-in pages live on SIGNIN_HOSTS_REAL. When it
-is anything else (a local fake, a recording proxy), the site is expected to serve all of Google's
-hosts on its own origin under the same paths (/app, /gg-dl/..., /ServiceLogin, /sorry/...), so both
-derived host lists are just the upstream's host. Set IMAGE_HOSTS / SIGNIN_HOSTS in the overrides to
-name other hosts explicitly. Cookies exported from google.com are then re-homed onto that host (see
-cookiejar.py).
+Hosts. `GEMINI_UPSTREAM_URL` (default https://gemini.google.com) is the app's base URL; the app is
+opened at <upstream>/app?hl=en. When the upstream is the real site, generated images come from
+IMAGE_HOSTS_REAL and sign-in pages live on SIGNIN_HOSTS_REAL. When it is anything else (the
+project's fake, a recording proxy) that site must serve Google's other hosts on its own origin:
+either under the same paths, or with the real host name as the first path segment
+(`<upstream>/accounts.google.com/ServiceLogin`, `<upstream>/lh3.googleusercontent.com/gg-dl/...`,
+which is what fakes/gemini does). Both derived host lists are then just the upstream's host, and
+every URL check matches on paths (/ServiceLogin, /sorry/, /gg-dl/), which both layouts satisfy.
+Set IMAGE_HOSTS / SIGNIN_HOSTS in the overrides to name other hosts explicitly. Cookies exported
+from google.com are re-homed onto the upstream's host and mapped back afterwards (cookiejar.py).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-logger = logging.getLogger(__name__)
 
 # --- sites ------------------------------------------------------------------------------------
 
@@ -80,8 +81,9 @@ PROGRESS = 'mat-progress-bar, [role="progressbar"]'
 # Conversation. CSS.
 RESPONSE_TURN = "model-response"
 RESPONSE_TEXT = "message-content, .markdown"
-# One element per generated image, holding both the <img> and its download button.
-IMAGE_SCOPE = "generated-image, single-image.generated-image"
+# One element per generated image, holding both the <img> and its download button. Alternatives,
+# first match wins (a CSS list would count nested elements twice).
+IMAGE_SCOPE = ("generated-image", "single-image")
 GENERATED_IMAGE = ("generated-image img.image, single-image.generated-image img, "
                    "div.attachment-container.generated-images img")
 # The turn is over once these appear (gemflow, hamlog). CSS.
@@ -210,6 +212,7 @@ NAVIGATION_TIMEOUT = 45.0
 APP_READY_TIMEOUT = 20.0      # composer visible after DOMContentLoaded
 SUBMIT_CONFIRM_TIMEOUT = 10.0  # send accepted (editor cleared / Stop shown)
 IDLE_SETTLE = 6.0             # idle with no answer for this long = truncated answer
+JUMP_BACK_SETTLE = 1.0        # idle with the prompt back in the editor for this long = jump-back
 FINISH_GRACE = 20.0           # images shown but the turn still running
 DOWNLOAD_EVENT_TIMEOUT = 20.0  # download button -> download event
 DOWNLOAD_REQUEST_TIMEOUT = 30.0
@@ -305,8 +308,13 @@ def load(settings_obj=None) -> Config:
         # A typo must not silently keep the broken selector in place.
         raise ValueError(f"GEMINI_OVERRIDES has unknown names: {', '.join(unknown)}")
     for name, value in overrides.items():
-        if isinstance(values[name], tuple) and isinstance(value, (list, tuple)):
-            value = tuple(value)
+        default = values[name]
+        # JSON has no tuples; and one pattern given where a list is expected must not be iterated
+        # character by character, nor a list of CSS selectors reach querySelectorAll as a list.
+        if isinstance(default, tuple):
+            value = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+        elif isinstance(default, str) and isinstance(value, (list, tuple)):
+            value = ", ".join(value)
         values[name] = value
     upstream = (getattr(settings_obj, "GEMINI_UPSTREAM_URL", None)
                 or os.environ.get("GEMINI_UPSTREAM_URL") or "https://gemini.google.com").rstrip("/")

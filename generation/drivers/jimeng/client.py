@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import requests
 
 from gateway.redaction import redact_obj
-from generation.drivers.base import CredentialsRejected, DeadlineExceeded, DriverError, UpstreamFailure
+from generation.drivers.base import CredentialsRejected, DeadlineExceeded, UpstreamFailure
 
 from . import config, errors
 
@@ -39,7 +39,7 @@ SECRET_KEYS = frozenset({
 })
 _URL_QUERY = re.compile(r"(https?://[^\s\"'\\?]+)\?[^\s\"'\\]*")
 _CREDENTIALS_IN_URL = re.compile(r"(?i)([a-z][a-z0-9+.-]*://)[^/@\s]+@")
-_CONNECT_CONNECT = re.compile(r"NewConnectionError|Failed to establish|Connection refused|Name or service")
+_NOT_SENT = re.compile(r"NewConnectionError|Failed to establish|Connection refused|Name or service")
 
 
 def sign(path: str, device_time: int, *, appvr: str | None = None, platform: str | None = None) -> str:
@@ -306,7 +306,7 @@ def _never_sent(exc: Exception) -> bool:
     """True when the request cannot have reached the server, so even a charge-bearing call may retry."""
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return True
-    return isinstance(exc, requests.ConnectionError) and bool(_CONNECT_CONNECT.search(repr(exc)))
+    return isinstance(exc, requests.ConnectionError) and bool(_NOT_SENT.search(repr(exc)))
 
 
 def _is_text(response: requests.Response) -> bool:
@@ -336,4 +336,4 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-__all__ = ["JimengClient", "DriverError", "sign", "excerpt", "scrub_text", "new_id", "WEB_ID", "USER_ID"]
+__all__ = ["JimengClient", "sign", "excerpt", "scrub_text", "new_id", "WEB_ID", "USER_ID"]

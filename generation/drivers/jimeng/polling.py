@@ -1,10 +1,10 @@
 """Waiting for a submitted job: adaptive polling of get_history_by_ids (jimeng-protocol.md §4.6, §6).
 
 The pace follows what the upstream says about the job: back off while it sits in the queue, poll
-at the base pace while it renders, and poll fast once its forecast finish time is near; the
-upstream's `polling_config.interval_seconds` caps every wait and its `timeout_seconds` the total. A record that is missing right
-after submit is tolerated for a grace period (the history store is eventually consistent). The
-loop ends on success (50), failure (30), enough finished results, a result count that stopped
+at the base pace while it renders, and poll fast once its forecast finish time is near. The
+upstream's `polling_config.interval_seconds` caps every wait and its `timeout_seconds` the total.
+A record that is missing right after submit is tolerated for a grace period (the history store
+is eventually consistent). The loop ends on success (50), failure (30), enough finished results, a result count that stopped
 moving, or the deadline; results that finished are returned even when the rest failed.
 
 `clock` and `sleep` are injectable so tests run in virtual time.
@@ -12,7 +12,6 @@ moving, or the deadline; results that finished are returned even when the rest f
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 

@@ -195,8 +195,9 @@ class ImageUploader:
                                   upstream_log=self.client.log)
         if isinstance(payload, dict) and "code" in payload:
             if int(payload.get("code") or 0) != int(config.get("UPLOAD_OK_CODE")):
-                raise UpstreamFailure(f"The ImageX upload host refused the image (code {errors.quote(payload.get('code'))}: "
-                                      f"{errors.quote(payload.get('message'))}).", upstream_log=self.client.log)
+                code, said = errors.quote(payload.get("code")), errors.quote(payload.get("message"))
+                raise UpstreamFailure(f"The ImageX upload host refused the image (code {code}: {said}).",
+                                      upstream_log=self.client.log)
             echoed = str(((payload.get("data") or {}).get("crc32")) or "").lower()
             if echoed and echoed != crc:
                 raise UpstreamFailure("The ImageX upload host stored different bytes (CRC32 mismatch).",

@@ -1,0 +1,371 @@
+"""The real Gemini driver in real Chromium against the real in-process fake (no mocks).
+
+Every test uses its own __Secure-1PSID, so the fake's per-account memory (jump-back counts,
+invalidated sessions, rotated cookies) never leaks between tests. Cookies are built the way a
+person exports them (on .google.com); the driver re-homes them onto the fake's host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from accounts.cookies import parse_credentials
+from fakes.gemini.server import FakeGemini
+from generation.drivers.base import (
+    ContentPolicy,
+    CredentialsRejected,
+    DeadlineExceeded,
+    DriverTask,
+    GenerationBlocked,
+    QuotaExhausted,
+    RateLimited,
+    UpstreamFailure,
+)
+from generation.drivers.gemini import browser as browser_host
+from generation.drivers.gemini.driver import GeminiDriver
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's Chromium is not installed"),
+]
+
+
+@pytest.fixture(scope="module")
+def fake():
+    server = FakeGemini(delay_seconds=0.3, jump_back_after=0.3, progress_interval=0.1).start()
+    yield server
+    server.stop()
+    browser_host.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def upstream(settings, fake):
+    settings.GEMINI_UPSTREAM_URL = fake.url
+    settings.CHROMIUM_PATH = CHROMIUM
+    settings.GEMINI_OVERRIDES = {}
+
+
+@pytest.fixture
+def driver():
+    return GeminiDriver()
+
+
+def new_psid(prefix: str = "") -> str:
+    return f"{prefix}g.a000{uuid.uuid4().hex}"
+
+
+def exported_cookies(psid: str, psidts: str = "sidts-initial-0123456789") -> str:
+    """A Cookie-Editor style export, as a person would paste it."""
+    year = time.time() + 365 * 86400
+    return json.dumps([
+        {"name": "__Secure-1PSID", "value": psid, "domain": ".google.com", "path": "/", "secure": True,
+         "httpOnly": True, "sameSite": "no_restriction", "expirationDate": year, "hostOnly": False},
+        {"name": "__Secure-1PSIDTS", "value": psidts, "domain": ".google.com", "path": "/", "secure": True,
+         "httpOnly": True, "sameSite": "no_restriction", "expirationDate": year, "hostOnly": False},
+        {"name": "NID", "value": "nid-value-0123456789", "domain": ".google.com", "path": "/", "secure": True,
+         "httpOnly": True, "sameSite": "unspecified", "expirationDate": year, "hostOnly": False},
+        {"name": "__Host-GAPS", "value": "gaps-value-0123456789", "domain": "accounts.google.com", "path": "/",
+         "secure": True, "httpOnly": True, "sameSite": "lax", "expirationDate": year, "hostOnly": True},
+    ])
+
+
+def make_task(prompt: str, *, psid: str | None = None, inputs=(), n: int = 1, seconds: float = 30.0) -> DriverTask:
+    psid = psid or new_psid()
+    return DriverTask(
+        job_id=uuid.uuid4().hex, kind="edit" if inputs else "generate", model="gemini-image",
+        upstream_model="gemini-web", params={"prompt": prompt, "n": n}, inputs=[Path(p) for p in inputs],
+        credentials=parse_credentials(exported_cookies(psid), provider="gemini"), proxy="", region="",
+        deadline=time.time() + seconds, workdir=Path(tempfile.mkdtemp()), account_name="test",
+    )
+
+
+def psid_of(task: DriverTask) -> str:
+    return next(c["value"] for c in task.credentials.cookies if c["name"] == "__Secure-1PSID")
+
+
+def submissions(fake, task: DriverTask) -> list[dict]:
+    return [s for s in fake.state()["submissions"] if s["psid"] == psid_of(task)]
+
+
+def pil_size(data: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(data)) as img:
+        return img.size
+
+
+# --- success paths -----------------------------------------------------------------------------
+
+
+def test_generate_returns_full_size_png(fake, driver):
+    task = make_task("Generate an image of a lighthouse at dusk")
+    result = driver.run(task)
+
+    assert len(result.files) == 1
+    out = result.files[0]
+    assert out.mime == "image/png" and out.data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert pil_size(out.data) == (out.width, out.height) == (2048, 2048)  # full size, not the 1024 preview
+    subs = submissions(fake, task)
+    assert [s["prompt"] for s in subs] == ["Generate an image of a lighthouse at dusk"]
+    assert subs[0]["image_tool"] is True
+    assert result.meta["download"] == ["button"]
+    downloads = [d for d in fake.state()["downloads"] if d["sha256"] == hashlib.sha256(out.data).hexdigest()]
+    assert downloads and downloads[0]["attachment"] is True
+
+
+def test_edit_attaches_the_reference_image(fake, driver, tmp_path):
+    ref = tmp_path / "input_0"  # stored inputs have neutral names; the driver names them by format
+    Image.new("RGB", (320, 240), (20, 160, 220)).save(ref, format="PNG")
+    task = make_task("Edit this image: add a red hat", inputs=[ref])
+    result = driver.run(task)
+
+    assert result.files and pil_size(result.files[0].data) == (2048, 2048)
+    wanted = hashlib.sha256(ref.read_bytes()).hexdigest()
+    sub = submissions(fake, task)[-1]
+    assert [a["sha256"] for a in sub["attachments"]] == [wanted]
+    upload = next(u for u in fake.state()["uploads"] if u["sha256"] == wanted)
+    assert upload["mime"] == "image/png" and upload["filename"].endswith(".png")
+
+
+def test_jump_back_is_resubmitted_and_succeeds(fake, driver):
+    task = make_task("Generate an image of a bicycle [fail:jump_back:2]")
+    result = driver.run(task)
+
+    assert result.files and result.meta["resubmits"] == 2
+    assert len(submissions(fake, task)) == 3
+
+
+def test_missing_download_button_falls_back_to_the_full_size_url(fake, driver):
+    task = make_task("Generate an image of a teapot [fail:no_download]")
+    result = driver.run(task)
+
+    out = result.files[0]
+    assert result.meta["download"] == ["url"]
+    assert pil_size(out.data) == (2048, 2048)
+    served = [d for d in fake.state()["downloads"] if d["sha256"] == hashlib.sha256(out.data).hexdigest()]
+    assert served and served[0]["options"] == "s0"
+
+
+def test_rotated_cookie_is_returned_on_the_exported_domain(fake, driver):
+    task = make_task("Generate an image of a kite")
+    result = driver.run(task)
+
+    creds = result.credentials
+    assert creds is not None and creds.provider == "gemini"
+    by_name = {c["name"]: c for c in creds.cookies}
+    rotated = fake.state()["current_psidts"][psid_of(task)]
+    assert by_name["__Secure-1PSIDTS"]["value"] == rotated != "sidts-initial-0123456789"
+    assert by_name["__Secure-1PSIDTS"]["domain"] == ".google.com"  # mapped back from the fake's host
+    assert by_name["__Secure-1PSID"]["value"] == psid_of(task)
+    assert by_name["NID"]["value"] == "nid-value-0123456789"  # untouched cookies survive the merge
+    assert (by_name["__Host-GAPS"]["domain"], by_name["__Host-GAPS"]["value"]) == (
+        "accounts.google.com", "gaps-value-0123456789")
+
+
+def test_n_takes_several_images_per_answer_then_asks_again(fake, driver):
+    fake.configure(images_per_response=2)
+    try:
+        task = make_task("Generate an image of a robot", n=3)
+        result = driver.run(task)
+    finally:
+        fake.configure(images_per_response=1)
+    digests = {hashlib.sha256(f.data).hexdigest() for f in result.files}
+    assert len(result.files) == 3 and len(digests) == 3  # each image once, none downloaded twice
+    assert result.meta["rounds"] == 2 and len(submissions(fake, task)) == 2
+
+
+def test_overrides_replace_module_values_without_a_code_change(fake, driver, settings):
+    settings.GEMINI_OVERRIDES = {"FULL_SIZE_SUFFIXES": ["=s16383"], "APP_QUERY": "hl=en-GB"}
+    task = make_task("Generate an image of a tree [fail:no_download]")
+    result = driver.run(task)
+    served = [d for d in fake.state()["downloads"]
+              if d["sha256"] == hashlib.sha256(result.files[0].data).hexdigest()]
+    assert served and served[0]["options"] == "s16383"
+    settings.GEMINI_OVERRIDES = {"NO_SUCH_SELECTOR": "x"}
+    with pytest.raises(ValueError, match="NO_SUCH_SELECTOR"):
+        driver.run(make_task("Generate an image of a tree"))
+
+
+# --- failures ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("psid_prefix,marker", [
+    ("", "[fail:signed_out]"),   # the session dies mid-job: the page goes to ServiceLogin
+    ("expired-", ""),            # /app redirects to ServiceLogin at once
+    ("signedout-", ""),          # signed-out page with a visible "Sign in" link
+])
+def test_signed_out_raises_credentials_rejected(fake, driver, psid_prefix, marker):
+    task = make_task(f"Generate an image of a fox {marker}".strip(), psid=new_psid(psid_prefix))
+    with pytest.raises(CredentialsRejected) as info:
+        driver.run(task)
+    assert info.value.account_action == "expire"
+    assert {a.kind for a in info.value.artifacts} == {"screenshot", "html", "console"}
+
+
+@pytest.mark.parametrize("marker,error,code", [
+    ("usage_limit", QuotaExhausted, "quota_exhausted"),
+    ("usage_limit_code", QuotaExhausted, "quota_exhausted"),
+    ("busy", RateLimited, "upstream_rate_limited"),
+    ("region", GenerationBlocked, "generation_blocked"),
+])
+def test_limits_and_blocks(fake, driver, marker, error, code):
+    with pytest.raises(error) as info:
+        driver.run(make_task(f"Generate an image of a boat [fail:{marker}]"))
+    assert info.value.code == code
+
+
+def test_policy_refusal_is_a_content_policy_error(fake, driver):
+    with pytest.raises(ContentPolicy) as info:
+        driver.run(make_task("Generate an image of a famous mouse [fail:refusal]"))
+    err = info.value
+    assert err.status == 400 and err.code == "content_policy_violation" and not err.failover
+    assert "safeguards" in err.message
+    assert err.credentials is not None  # rotated cookies come back on failures too
+
+
+def test_deadline_gives_artifacts_and_the_next_job_works(fake, driver):
+    secret_psid = new_psid()
+    task = make_task("Generate an image of a clock [fail:never_finish]", psid=secret_psid, seconds=7)
+    started = time.time()
+    with pytest.raises(DeadlineExceeded) as info:
+        driver.run(task)
+    assert time.time() - started < 9  # returned by the deadline (plus scheduling slack)
+    artifacts = {a.kind: a for a in info.value.artifacts}
+    assert set(artifacts) == {"screenshot", "html", "console"}
+    assert artifacts["screenshot"].data[:8] == b"\x89PNG\r\n\x1a\n"
+    html = artifacts["html"].data.decode()
+    assert "model-response" in html and secret_psid not in html and '"SNlM0e": "[redacted]"' in html
+    assert "waiting for the answer" in artifacts["console"].data.decode()
+
+    host = browser_host.current_host()
+    launches = host.launches
+    result = driver.run(make_task("Generate an image of a clock"))
+    assert result.files and result.meta["warm_browser"] is True
+    assert host.launches == launches  # same warm browser, no relaunch
+    assert host.submit(lambda b: len(b.contexts)).result(10) == 0  # every job's context was closed
+
+
+def test_sigalrm_in_the_main_thread_stops_the_browser_job(fake, driver):
+    """django-q2's timeout is a SIGALRM in the worker's main thread; the browser thread must stop too."""
+
+    class Alarm(Exception):
+        pass
+
+    def on_alarm(signum, frame):
+        raise Alarm()
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 2.5)
+        with pytest.raises(Alarm):
+            driver.run(make_task("Generate an image of a train [fail:never_finish]", seconds=60))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    started = time.time()
+    result = driver.run(make_task("Generate an image of a train"))
+    assert result.files
+    assert time.time() - started < 10  # the stopped job did not hold the browser thread
+
+
+@pytest.mark.django_db
+def test_orm_works_in_the_main_thread_while_the_browser_stays_warm(fake, driver):
+    from accounts.models import Account
+
+    Account.objects.count()
+    result = driver.run(make_task("Generate an image of a lamp"))
+    assert result.files
+    # The runner does exactly this right after driver.run(): ORM calls in the same thread.
+    assert Account.objects.count() == 0
+    assert browser_host.current_host() is not None
+    assert threading.current_thread() is threading.main_thread()
+
+
+KILL_CHILD = textwrap.dedent("""
+    import os, sys, time, json, tempfile, django
+    from pathlib import Path
+    django.setup()
+    from accounts.cookies import parse_credentials
+    from generation.drivers.base import DriverTask
+    from generation.drivers.gemini.driver import GeminiDriver
+    creds = parse_credentials(sys.argv[1], provider="gemini")
+    task = DriverTask(job_id="kill", kind="generate", model="m", upstream_model="u",
+                      params={"prompt": "Generate an image of a ship [fail:never_finish]"}, inputs=[],
+                      credentials=creds, proxy="", region="", deadline=time.time() + 120,
+                      workdir=Path(tempfile.mkdtemp()))
+    GeminiDriver().run(task)
+""")
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            tree.setdefault(ppid, []).append(int(entry))
+    return tree
+
+
+def _descendants(pid: int) -> list[int]:
+    tree, out, todo = _children(), [], [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def test_killed_worker_leaves_no_browser_behind(fake):
+    psid = new_psid()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "GEMINI_UPSTREAM_URL": fake.url,
+           "CHROMIUM_PATH": CHROMIUM}
+    child = subprocess.Popen([sys.executable, "-c", KILL_CHILD, exported_cookies(psid)], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        fake.wait_for(lambda s: any(x["psid"] == psid for x in s["submissions"]), timeout=30)
+        family = _descendants(child.pid)
+        names = {Path(f"/proc/{p}/comm").read_text().strip() for p in family if _alive(p)}
+        assert any("chrom" in n for n in names) and any(n.startswith("node") for n in names), names
+    finally:
+        child.kill()
+        child.wait(10)
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_alive(p) for p in family):
+        time.sleep(0.1)
+    assert not [p for p in family if _alive(p)], "browser processes outlived the killed worker"
+
+
+def test_missing_chromium_is_a_clear_operator_error(fake, driver, settings):
+    settings.CHROMIUM_PATH = "/nonexistent/chromium"
+    with pytest.raises(UpstreamFailure) as info:
+        driver.run(make_task("Generate an image of a cat"))
+    assert info.value.code == "browser_unavailable" and not info.value.failover
+    browser_host.shutdown()
