@@ -125,6 +125,15 @@ def reap_expired() -> int:
     return sum(release(str(t)) for t in list(tokens))
 
 
+def lock_provider(provider: str) -> None:
+    """Serialise admissions of one provider until the current transaction ends.
+
+    SQLite already serialises writing transactions (IMMEDIATE); on PostgreSQL the provider's
+    account rows are locked so that two requests cannot both count the queue and both enqueue.
+    """
+    list(Account.objects.select_for_update().filter(provider=provider).values_list("pk", flat=True))
+
+
 def pool_capacity(provider: str, *, regions=None) -> tuple[int, int]:
     """(total slots of accounts usable now or soon, slots in use) for admission control."""
     now = timezone.now()

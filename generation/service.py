@@ -46,7 +46,10 @@ def admit(spec: ModelSpec) -> None:
         raise ApiError.server_error(
             f"No usable {spec.provider} account can serve model {spec.id}. Add or re-import an account.",
             status=503, code="no_available_account")
-    inflight = Generation.objects.filter(provider=spec.provider, status__in=ACTIVE_STATUSES).count()
+    from videos.models import VideoTask  # images and videos share the provider's account slots
+
+    inflight = (Generation.objects.filter(provider=spec.provider, status__in=ACTIVE_STATUSES).count()
+                + VideoTask.objects.filter(provider=spec.provider, status__in=ACTIVE_STATUSES).count())
     if inflight >= capacity + settings.MAX_QUEUE_BACKLOG:
         raise ApiError.rate_limited(
             f"The {spec.provider} pool is saturated ({inflight} jobs for {capacity} slots); retry shortly.",
@@ -56,7 +59,7 @@ def admit(spec: ModelSpec) -> None:
 def create_job(*, api_key, spec: ModelSpec, kind: str, params: dict, inputs: list[tuple[bytes, str]] = (),
                timeout: float | None = None, idempotency_key: str = "", fingerprint: str = "") -> Generation:
     """Admit, store the inputs and the job, and queue it once committed."""
-    admit(spec)
+    admit(spec)  # refuse early, before storing anything
     now = timezone.now()
     job = Generation(api_key=api_key, provider=spec.provider, model=spec.id, kind=kind, params=params,
                      created_at=now, deadline_at=now + timedelta(seconds=timeout or settings.IMAGE_JOB_TIMEOUT),
@@ -67,6 +70,8 @@ def create_job(*, api_key, spec: ModelSpec, kind: str, params: dict, inputs: lis
             saved.append(default_storage.save(f"inputs/{job.id}/input_{index}.{ext}", ContentFile(data)))
         job.inputs = saved
         with transaction.atomic():
+            leasing.lock_provider(spec.provider)
+            admit(spec)  # again, under the lock: a burst of requests must not all slip through
             job.save(force_insert=True)
             enqueue(job)
     except BaseException:

@@ -117,14 +117,15 @@ class LiveGateway:
             pids.extend(int(p) for p in out.stdout.split())
         return pids
 
-    def stop_cluster(self, sig=signal.SIGTERM):
+    def stop_cluster(self, sig=signal.SIGTERM, grace: float = 5):
         if self.cluster is not None and self.cluster.poll() is None:
             if sig == signal.SIGKILL:
                 os.killpg(self.cluster.pid, signal.SIGKILL)
             else:
                 self.cluster.send_signal(sig)
             try:
-                self.cluster.wait(timeout=30)
+                # A graceful stop drains prefetched jobs; the suite does not wait for that.
+                self.cluster.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 os.killpg(self.cluster.pid, signal.SIGKILL)
                 self.cluster.wait()

@@ -114,6 +114,8 @@ def create_task(api_key, req: VideoRequest, *, idempotency_key: str = "", finger
             saved.append(default_storage.save(f"inputs/{task.id}/frame_{index}.{ext}", ContentFile(data)))
         task.inputs = saved
         with transaction.atomic():
+            leasing.lock_provider(req.spec.provider)
+            admit(req.spec)
             task.save(force_insert=True)
             enqueue(task)
     except BaseException:

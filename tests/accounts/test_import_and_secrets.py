@@ -147,7 +147,7 @@ def test_admin_upload_form_uses_the_parser(db, client, django_user_model):
     assert not Account.objects.filter(name="broken").exists()
 
 
-def test_logs_redact_secrets(caplog):
+def test_logs_redact_secrets():
     logger = logging.getLogger("gateway.test")
     from gateway.logging import RedactSecretsFilter
 
