@@ -25,6 +25,10 @@ run: install
 	$(PY) manage.py bootstrap
 	exec $(PY) manage.py serve
 
+demo: install
+	GATEWAY_VAR_DIR=var/demo $(PY) manage.py migrate --noinput
+	exec env GATEWAY_VAR_DIR=var/demo $(PY) manage.py demo
+
 test: install-dev
 	$(VENV)/bin/pytest
 
