@@ -1,0 +1,159 @@
+"""Gemini images end to end: the official SDK → live gateway → real qcluster → the Playwright
+driver in Debian's Chromium → the fake Gemini app. Only the far side is fake."""
+
+import base64
+import hashlib
+import io
+import os
+import signal
+import subprocess
+import time
+
+import openai
+import pytest
+import requests
+from PIL import Image
+
+from accounts.models import Account
+from generation import catalog
+from generation.housekeeping import reap
+from generation.models import FailureArtifact, Generation
+from generation.service import create_job
+from tests.conftest import wait_until
+from tests.e2e.conftest import gemini_account
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"), reason="Debian's Chromium is not installed"),
+]
+
+
+def png(w=48, h=32, color=(250, 120, 0)):
+    buf = io.BytesIO()
+    Image.new("RGB", (w, h), color).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_generate_url_and_b64_without_model(sdk, fake_gemini):
+    gemini_account("gm-a")
+    resp = sdk.images.generate(prompt="a cute orange cat")  # no model: DEFAULT_IMAGE_MODEL, as the seed's clients send
+    image = Image.open(io.BytesIO(requests.get(resp.data[0].url).content))
+    assert image.format == "PNG" and image.size[0] >= 1024
+    resp = sdk.images.generate(model="imagen-3", prompt="a blue whale", response_format="b64_json")
+    assert Image.open(io.BytesIO(base64.b64decode(resp.data[0].b64_json))).size[0] >= 1024
+    prompts = [s["prompt"] for s in fake_gemini.state()["submissions"]]
+    assert "a cute orange cat" in prompts[0] and "a blue whale" in prompts[1]
+
+
+def test_edit_attaches_the_uploaded_file(sdk, fake_gemini):
+    gemini_account("gm-edit")
+    source = png()
+    resp = sdk.images.edit(model="gemini-image", prompt="make it black", image=source, response_format="b64_json")
+    assert resp.data[0].b64_json
+    attached = fake_gemini.state()["submissions"][-1]
+    assert hashlib.sha256(source).hexdigest() in str(attached)
+
+
+def test_signed_out_account_expires_and_another_serves(sdk, fake_gemini):
+    bad, _ = gemini_account("gm-1-bad", psid="expired-" + "0" * 24)
+    good, _ = gemini_account("gm-2-good")
+    Account.objects.filter(pk=good.pk).update(last_used_at="2001-01-01T00:00:00Z")
+    resp = sdk.images.generate(model="gemini-image", prompt="still served")
+    assert resp.data[0].url
+    bad.refresh_from_db()
+    assert bad.state == "expired"
+    assert Generation.objects.get().account_id == good.pk
+
+
+def test_usage_limit_takes_the_account_out_until_a_time(sdk, fake_gemini):
+    account, _ = gemini_account("gm-limit")
+    with pytest.raises(openai.APIStatusError) as info:
+        sdk.images.generate(model="gemini-image", prompt="one more [fail:usage_limit]")
+    assert info.value.status_code == 503
+    account.refresh_from_db()
+    assert account.state in ("cooling", "exhausted") and account.cooldown_remaining() > 0
+
+
+def test_refusal_is_400_content_policy(sdk, fake_gemini):
+    account, _ = gemini_account("gm-refuse")
+    with pytest.raises(openai.BadRequestError) as info:
+        sdk.images.generate(model="gemini-image", prompt="something forbidden [fail:refusal]")
+    assert info.value.code == "content_policy_violation"
+    account.refresh_from_db()
+    assert account.state == "active"
+
+
+def test_jump_back_is_resubmitted(sdk, fake_gemini):
+    gemini_account("gm-jump")
+    resp = sdk.images.generate(model="gemini-image", prompt="try again [fail:jump_back:1]")
+    assert resp.data[0].url
+    assert len(fake_gemini.state()["submissions"]) == 2
+
+
+def test_rotated_cookie_is_written_back(sdk, fake_gemini):
+    account, _ = gemini_account("gm-rotate")
+    before = {c["name"]: c["value"] for c in account.get_credentials().cookies}
+    sdk.images.generate(model="gemini-image", prompt="rotate please")
+    account.refresh_from_db()
+    after = {c["name"]: c["value"] for c in account.get_credentials().cookies}
+    assert after["__Secure-1PSIDTS"] != before["__Secure-1PSIDTS"]
+    assert after["__Secure-1PSID"] == before["__Secure-1PSID"]
+
+
+def descendants(pid: int) -> set[int]:
+    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout.split()
+    pairs = list(zip(map(int, out[0::2]), map(int, out[1::2])))
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in pairs if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def is_chromium(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return b"chrom" in handle.read()
+    except OSError:
+        return False
+
+
+def test_timeout_leaves_artifacts_and_a_healthy_worker(live_gateway, transactional_db, fake_gemini):
+    gemini_account("gm-stuck")
+    job = create_job(api_key=None, spec=catalog.resolve("gemini-image"), kind="generate",
+                     params={"prompt": "never [fail:never_finish]"}, timeout=12)
+    wait_until(lambda: Generation.objects.get(pk=job.pk).is_terminal, 30, 0.2, "the stuck job to end")
+    job.refresh_from_db()
+    assert job.status == "failed" and job.error_code == "timeout"
+    kinds = set(FailureArtifact.objects.filter(job=job).values_list("kind", flat=True))
+    assert {"screenshot", "html", "console"} <= kinds
+    shot = FailureArtifact.objects.get(job=job, kind="screenshot")
+    assert Image.open(shot.file.path).format == "PNG"
+    after = create_job(api_key=None, spec=catalog.resolve("gemini-image"), kind="generate",
+                       params={"prompt": "the next one"})
+    wait_until(lambda: Generation.objects.get(pk=after.pk).is_terminal, 30, 0.2, "the next job")
+    assert Generation.objects.get(pk=after.pk).status == "succeeded"
+
+
+def test_sigkilled_worker_leaves_no_chromium_and_the_job_ends(live_gateway, transactional_db, fake_gemini):
+    account, _ = gemini_account("gm-kill")
+    fake_gemini.set_delay(30)
+    job = create_job(api_key=None, spec=catalog.resolve("gemini-image"), kind="generate",
+                     params={"prompt": "long one"}, timeout=15)
+    wait_until(lambda: Generation.objects.get(pk=job.pk).status == "running", 20, message="the job to start")
+    pid = int(Generation.objects.get(pk=job.pk).worker.rsplit(":", 1)[1])
+    browsers = wait_until(lambda: {p for p in descendants(pid) if is_chromium(p)}, 20, 0.2, "the browser")
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not any(os.path.exists(f"/proc/{p}") and is_chromium(p) for p in browsers), 15, 0.2,
+               "Chromium to exit with its worker")
+    fake_gemini.set_delay(0.3)
+
+    def ended():
+        reap()
+        return Generation.objects.get(pk=job.pk).is_terminal
+
+    wait_until(ended, 40, 0.5, "the job to end")
+    job.refresh_from_db()
+    assert job.finished_at <= job.deadline_at + __import__("datetime").timedelta(seconds=3)
+    assert Account.objects.get(pk=account.pk).active_leases == 0
