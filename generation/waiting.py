@@ -1,8 +1,12 @@
-"""Holding synchronous requests open until their jobs end: one watcher per web process.
+"""Holding requests open until their jobs end: one watcher per web process.
 
-However many requests wait, the process runs one query per `WAIT_POLL_SECONDS` for all of them
-(and, with Redis, wakes as soon as a worker publishes an ended job). Waiting requests hold no
-thread and no database connection, so one ASGI process can hold thousands of them.
+Two kinds of client use it: `wait()` (a synchronous request that only needs the end) and
+`watch()` (a stream that also reports how the job is doing: status, progress, attempt).
+However many of them there are, the process runs one round per `WAIT_POLL_SECONDS`: one query
+per table for the ended jobs of all of them, plus, while any stream is open, one query per table
+for the live state of the watched jobs (and, with Redis, a round starts as soon as a worker
+publishes an ended job). Waiting and watching requests hold no thread and no database
+connection, so one ASGI process can hold thousands of them.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import DatabaseError, connections
 
-from generation.models import TERMINAL_STATUSES, GeneratedFile, Generation
+from generation.models import ACTIVE_STATUSES, TERMINAL_STATUSES, GeneratedFile, Generation
 
 logger = logging.getLogger(__name__)
 
@@ -91,9 +95,105 @@ def _fetch_ended_images(ids: list[str]) -> list[JobSnapshot]:
     return out
 
 
+@dataclass(frozen=True)
+class JobState:
+    """A job's live state while it is queued or running: what a stream reports as progress."""
+
+    status: str
+    progress: int | None  # 0–100 for video tasks; image jobs have no progress of their own
+    attempts: int         # accounts tried so far; above 1 means the job moved to another account
+
+
+def fetch_states(keys: list[str]) -> dict[str, JobState]:
+    """Runs in the watcher's thread: the state of those jobs that are still active, one query per
+    table. Ended jobs are left out; their end comes from `fetch_ended` with the whole snapshot."""
+    from videos.models import VideoTask
+
+    states: dict[str, JobState] = {}
+    for prefix, model, fields in (("gen:", Generation, ("id", "status", "attempts")),
+                                  ("vid:", VideoTask, ("id", "status", "attempts", "progress"))):
+        ids = [k[4:] for k in keys if k.startswith(prefix)]
+        for start in range(0, len(ids), CHUNK):
+            rows = model.objects.filter(pk__in=ids[start:start + CHUNK], status__in=ACTIVE_STATUSES).values(*fields)
+            for r in rows:
+                states[f"{prefix}{r['id']}"] = JobState(status=r["status"], progress=r.get("progress"),
+                                                        attempts=r["attempts"])
+    return states
+
+
+def fetch_round(waiting: list[str], watched: list[str]) -> tuple[list[JobSnapshot], dict[str, JobState]]:
+    """One round of the watcher: live states of the watched jobs, then every ended job.
+
+    States are read first, so a job that ends between the two queries is reported ended in this
+    round rather than left looking active until the next."""
+    try:
+        states = fetch_states(watched) if watched else {}
+    except DatabaseError:
+        connections["default"].close()
+        raise
+    return fetch_ended(sorted(set(waiting) | set(watched))), states
+
+
+class JobWatch:
+    """One stream's subscription to one job (from `JobWatcher.watch`).
+
+    `next()` gives a `JobState` each time the status, progress or attempt changed, then the
+    ended job's `JobSnapshot` as the last item. Close it (or use it as a context manager) when
+    the stream ends, including when the client goes away.
+    """
+
+    def __init__(self, owner: "JobWatcher", key: str):
+        self.key = key
+        self._owner = owner
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._last: JobState | None = None
+        self._ended = False  # the snapshot was handed out: iteration stops
+
+    def _offer(self, state: JobState) -> None:
+        # Only changes are queued, so a job that sits still adds nothing however long it runs.
+        if state != self._last:
+            self._last = state
+            self._queue.put_nowait(state)
+
+    def _end(self, snap: JobSnapshot) -> None:
+        self._queue.put_nowait(snap)
+
+    async def next(self, timeout: float) -> JobState | JobSnapshot | None:
+        """The next change, or None when `timeout` seconds pass first."""
+        if not self._queue.empty():  # wait_for with a zero timeout would not look
+            return self._handed(self._queue.get_nowait())
+        try:
+            return self._handed(await asyncio.wait_for(self._queue.get(), timeout=max(0.0, timeout)))
+        except asyncio.TimeoutError:
+            return None
+
+    def _handed(self, item):
+        if isinstance(item, JobSnapshot):
+            self._ended = True
+        return item
+
+    def close(self) -> None:
+        self._owner._unwatch(self)
+
+    def __enter__(self) -> "JobWatch":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self) -> JobState | JobSnapshot:
+        if self._ended:
+            raise StopAsyncIteration
+        return self._handed(await self._queue.get())
+
+
 class JobWatcher:
     def __init__(self):
         self._waiters: dict[str, list[asyncio.Future]] = {}
+        self._watches: dict[str, list[JobWatch]] = {}
         self._kick = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job-watcher")
         self._task: asyncio.Task | None = None
@@ -101,7 +201,7 @@ class JobWatcher:
 
     @property
     def held(self) -> int:
-        return sum(len(v) for v in self._waiters.values())
+        return sum(len(v) for v in self._waiters.values()) + sum(len(v) for v in self._watches.values())
 
     async def wait(self, job_id: str, timeout: float) -> JobSnapshot | None:
         """The ended job's snapshot, or None when `timeout` passes first. `job_id` is a key such
@@ -122,6 +222,23 @@ class JobWatcher:
                 if not waiters:
                     self._waiters.pop(job_id, None)
 
+    def watch(self, job_id: str) -> JobWatch:
+        """Subscribe to a job's state changes and its end (see `JobWatch`). `job_id` is the
+        job's `holder` key, as for `wait()`. The first state comes with the next round."""
+        self._ensure_running()
+        subscription = JobWatch(self, job_id)
+        self._watches.setdefault(job_id, []).append(subscription)
+        self._kick.set()
+        return subscription
+
+    def _unwatch(self, subscription: JobWatch) -> None:
+        watches = self._watches.get(subscription.key)
+        if watches is not None:
+            if subscription in watches:
+                watches.remove(subscription)
+            if not watches:
+                self._watches.pop(subscription.key, None)
+
     def _ensure_running(self):
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._poll_loop())
@@ -132,16 +249,22 @@ class JobWatcher:
         loop = asyncio.get_running_loop()
         while True:
             self._kick.clear()
-            if self._waiters:
+            if self._waiters or self._watches:
                 try:
-                    ended = await loop.run_in_executor(self._executor, fetch_ended, list(self._waiters))
+                    ended, states = await loop.run_in_executor(self._executor, fetch_round, list(self._waiters),
+                                                               list(self._watches))
                 except Exception:
                     logger.warning("job watcher query failed", exc_info=True)
-                    ended = []
+                    ended, states = [], {}
+                for key, state in states.items():
+                    for subscription in self._watches.get(key, ()):
+                        subscription._offer(state)
                 for snap in ended:
                     for future in self._waiters.pop(snap.id, []):
                         if not future.done():
                             future.set_result(snap)
+                    for subscription in self._watches.pop(snap.id, []):
+                        subscription._end(snap)
                 try:
                     await asyncio.wait_for(self._kick.wait(), timeout=settings.WAIT_POLL_SECONDS)
                 except asyncio.TimeoutError:
