@@ -137,7 +137,8 @@ HEARTBEAT_SECONDS = env_float("HEARTBEAT_SECONDS", 5.0)
 # A running job whose worker has not beaten for this long is presumed dead.
 HEARTBEAT_STALE_SECONDS = env_float("HEARTBEAT_STALE_SECONDS", 30.0)
 QUEUED_REDELIVER_SECONDS = env_int("QUEUED_REDELIVER_SECONDS", 60)
-WAIT_POLL_SECONDS = env_float("WAIT_POLL_SECONDS", 0.2)  # the web process's one watcher query
+WAIT_POLL_SECONDS = env_float("WAIT_POLL_SECONDS", 0.05)  # the web process's one watcher query
+STREAM_PING_SECONDS = env_float("STREAM_PING_SECONDS", 15)  # longest silence on a chat stream (`: ping`)
 MAX_QUEUE_BACKLOG = env_int("MAX_QUEUE_BACKLOG", 16)  # queued jobs allowed per provider beyond capacity
 MAX_HELD_REQUESTS = env_int("MAX_HELD_REQUESTS", 2000)  # waiting requests one web process holds
 CLEANUP_HOURS = env_float("CLEANUP_HOURS", 24)
@@ -211,7 +212,9 @@ Q_CLUSTER = {
     "ack_failures": True,
     "save_limit": 100,
     "catch_up": False,
-    "poll": env_float("Q_POLL_SECONDS", 0.2),
+    # How often an idle ORM broker looks for work: the floor of a job's queueing latency.
+    "poll": env_float("Q_POLL_SECONDS", 0.05),
+    "bulk": Q_WORKERS,  # a burst of jobs is claimed in one round, not one poll per job
     "label": "Task queue",
 }
 if REDIS_URL:

@@ -57,7 +57,8 @@ class ImageJobView(APIView):
         snap = await wait_for(job, request)
         body = await sync_to_async(images_response)(snap, response_format=prepared["response_format"],
                                                     input_images=len(prepared["inputs"]))
-        return Response(self.decorate(body, prepared))
+        # Lets an operator find the job in the admin from a client's log line.
+        return Response(self.decorate(body, prepared), headers={"x-gateway-job-id": job.public_id})
 
     def prepare(self, request) -> dict:
         # File parts are read separately; the serializer sees only the text fields.

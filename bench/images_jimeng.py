@@ -1,0 +1,236 @@
+"""Jimeng image path: gateway overhead, throughput against pool capacity, held waits, memory.
+
+Every figure is a ratio against a baseline measured in the same run:
+- overhead: end-to-end latency through the gateway minus the same driver calling the same fake
+  directly (no HTTP server, no queue, no database) at the same concurrency;
+- throughput: completed jobs per second against the pool's capacity
+  (accounts × concurrency ÷ the fake's generation time);
+- held waits: how late each of N simultaneously held requests is answered after its job ended
+  (the job's finished_at in the database), and the web process's peak RSS.
+
+    .venv/bin/python -m bench.images_jimeng [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+
+import aiohttp
+
+from bench.stack import Stack, peak_rss_mb, percentile, rss_mb
+
+BODY = {"model": "jimeng-4.0", "ratio": "1:1", "resolution": "1k"}
+
+
+def jimeng_accounts(count: int, concurrency: int) -> list[dict]:
+    return [{"name": f"bench-{i}", "provider": "jimeng", "max_concurrency": concurrency,
+             "credentials": uuid.uuid4().hex + uuid.uuid4().hex[:8]} for i in range(count)]
+
+
+# --- baseline: the driver alone ------------------------------------------------------------------
+
+def direct_driver_latencies(stack: Stack, concurrency: int, count: int) -> list[float]:
+    """The same driver against the same fake, in this process: what the gateway adds nothing to."""
+    os.environ.update({k: stack.env[k] for k in ("JIMENG_UPSTREAM_URL", "GATEWAY_VAR_DIR", "SECRET_KEY",
+                                                 "COOKIE_ENCRYPTION_KEYS")})
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
+    import django
+
+    django.setup()
+    from accounts.cookies import parse_credentials
+    from generation.drivers.base import DriverTask
+    from generation.drivers.jimeng.driver import JimengDriver
+
+    driver = JimengDriver()
+
+    def one(i: int) -> float:
+        creds = parse_credentials(uuid.uuid4().hex + uuid.uuid4().hex[:8], provider="jimeng")
+        task = DriverTask(job_id=str(uuid.uuid4()), kind="generate", model="jimeng-4.0", upstream_model="",
+                          params={"prompt": f"baseline {i}", "n": 1, "ratio": "1:1", "resolution": "1k"},
+                          inputs=[], credentials=creds, proxy="", region="cn", deadline=time.time() + 300,
+                          workdir=Path(tempfile.mkdtemp()))
+        started = time.perf_counter()
+        driver.run(task)
+        return time.perf_counter() - started
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        return list(pool.map(one, range(count)))
+
+
+# --- through the gateway -------------------------------------------------------------------------
+
+def client_session(stack: Stack, key: str, connections: int) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(base_url=stack.base_url, headers={"Authorization": f"Bearer {key}"},
+                                 connector=aiohttp.TCPConnector(limit=connections + 10),
+                                 timeout=aiohttp.ClientTimeout(total=900))
+
+
+async def post(client: aiohttp.ClientSession, body: dict) -> tuple[int, dict]:
+    async with client.post("/v1/images/generations", json=body) as resp:
+        await resp.read()
+        return resp.status, dict(resp.headers)
+
+
+async def gateway_latencies(stack: Stack, key: str, concurrency: int, count: int) -> tuple[list[float], int, int]:
+    latencies, errors = [], []
+    async with client_session(stack, key, concurrency) as client:
+        queue = list(range(count))
+
+        async def worker():
+            while queue:
+                i = queue.pop()
+                started = time.perf_counter()
+                status, _headers = await post(client, {**BODY, "prompt": f"bench {i}"})
+                if status == 200:
+                    latencies.append(time.perf_counter() - started)
+                else:
+                    errors.append(status)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    server_errors = sum(1 for e in errors if e >= 500)
+    return latencies, len(errors), server_errors
+
+
+def overhead(quick: bool) -> dict:
+    results = {}
+    with Stack(workers=32, fake_delay=1.0).start() as stack:
+        key = stack.setup_pool(jimeng_accounts(8, 4))  # 32 slots: no request waits for an account
+        for concurrency in (1, 32):
+            count = (8 if quick else 24) if concurrency == 1 else (32 if quick else 128)
+            base = direct_driver_latencies(stack, concurrency, count)
+            # One unmeasured round first: what is measured is the steady state, not process start-up.
+            asyncio.run(gateway_latencies(stack, key, concurrency, concurrency))
+            via, refused, server_errors = asyncio.run(gateway_latencies(stack, key, concurrency, count))
+            results[concurrency] = {
+                "requests": count, "refused": refused, "5xx": server_errors,
+                "direct_p50_s": percentile(base, 50), "direct_p95_s": percentile(base, 95),
+                "gateway_p50_s": percentile(via, 50), "gateway_p95_s": percentile(via, 95),
+                "overhead_p50_ms": (percentile(via, 50) - percentile(base, 50)) * 1000,
+                "overhead_p95_ms": (percentile(via, 95) - percentile(base, 95)) * 1000,
+                "ratio_p50": percentile(via, 50) / percentile(base, 50),
+            }
+        results["web_peak_rss_mb"] = max(peak_rss_mb(p) for p in stack.web_pids())
+        results["worker_peak_rss_mb"] = max(peak_rss_mb(p) for p in stack.worker_pids())
+    return results
+
+
+async def sustained(stack: Stack, key: str, clients: int, seconds: float) -> tuple[list[float], int, int]:
+    """Closed loop: each client sends its next request when the last one is answered."""
+    done, errors = [], []
+    stop_at = time.monotonic() + seconds
+    async with client_session(stack, key, clients) as client:
+        async def loop(n):
+            i = 0
+            while time.monotonic() < stop_at:
+                status, _headers = await post(client, {**BODY, "prompt": f"load {n}-{i}"})
+                i += 1
+                if status == 200:
+                    done.append(time.monotonic())
+                else:
+                    errors.append(status)
+
+        await asyncio.gather(*(loop(n) for n in range(clients)))
+    return done, len(errors), sum(1 for e in errors if e >= 500)
+
+
+def throughput(quick: bool) -> dict:
+    accounts, per_account, delay = 4, 2, 2.0
+    slots = accounts * per_account
+    capacity = slots / delay
+    seconds = 30 if quick else 60
+    with Stack(workers=slots, fake_delay=delay).start() as stack:
+        key = stack.setup_pool(jimeng_accounts(accounts, per_account))
+        started = time.monotonic()
+        done, refused, server_errors = asyncio.run(sustained(stack, key, 3 * slots, seconds))
+        # Count the steady state only: skip the first delay (nothing can finish earlier).
+        window_start, window_end = started + delay * 2, started + seconds
+        in_window = [t for t in done if window_start <= t <= window_end]
+        rate = len(in_window) / (window_end - window_start)
+        return {"slots": slots, "fake_delay_s": delay, "capacity_per_s": capacity, "clients": 3 * slots,
+                "completed": len(done), "refused": refused, "5xx": server_errors, "throughput_per_s": rate,
+                "fraction_of_capacity": rate / capacity,
+                "web_peak_rss_mb": max(peak_rss_mb(p) for p in stack.web_pids()),
+                "worker_peak_rss_mb": max(peak_rss_mb(p) for p in stack.worker_pids())}
+
+
+async def hold_many(stack: Stack, key: str, count: int, sampler) -> list[tuple[str, float]]:
+    answered: list[tuple[str, float]] = []
+    errors: list[int] = []
+    async with client_session(stack, key, count) as client:
+        async def one(i):
+            status, headers = await post(client, {**BODY, "prompt": f"held {i}"})
+            if status == 200:
+                answered.append((headers["x-gateway-job-id"], time.time()))
+            else:
+                errors.append(status)
+
+        tasks = [asyncio.create_task(one(i)) for i in range(count)]
+        sampler_task = asyncio.create_task(sampler())
+        await asyncio.gather(*tasks)
+        sampler_task.cancel()
+    return answered, errors
+
+
+def held_waits(quick: bool) -> dict:
+    count = 300 if quick else 1000
+    accounts, per_account, delay = 16, 2, 1.0
+    with Stack(workers=accounts * per_account, fake_delay=delay).start() as stack:
+        key = stack.setup_pool(jimeng_accounts(accounts, per_account))
+        web_pid = stack.web_pids()[0]
+        peak_open = {"held": 0, "rss": 0.0}
+
+        async def sampler():
+            while True:
+                out = await asyncio.to_thread(
+                    lambda: os.popen(f"ss -Htn state established '( sport = :{stack.port} )' | wc -l").read())
+                peak_open["held"] = max(peak_open["held"], int(out.strip() or 0))
+                peak_open["rss"] = max(peak_open["rss"], rss_mb(web_pid))
+                await asyncio.sleep(0.5)
+
+        answered, errors = asyncio.run(hold_many(stack, key, count, sampler))
+        ids = [job_id.removeprefix("gen_") for job_id, _t in answered]
+        finished = json.loads(stack.sql(
+            "import json, sys, uuid\n"
+            "from generation.models import Generation\n"
+            f"ids = {json.dumps(ids)}\n"
+            "rows = Generation.objects.filter(pk__in=[uuid.UUID(i) for i in ids]).values_list('id', 'finished_at')\n"
+            "print(json.dumps({r[0].hex: r[1].timestamp() for r in rows}))\n").strip().splitlines()[-1])
+        late = [t - finished[job_id.removeprefix("gen_")] for job_id, t in answered]
+        return {"requests": count, "answered": len(answered), "errors": len(errors),
+                "5xx": sum(1 for e in errors if e >= 500), "peak_open_connections": peak_open["held"],
+                "late_p50_ms": percentile(late, 50) * 1000, "late_p99_ms": percentile(late, 99) * 1000,
+                "late_max_ms": max(late) * 1000 if late else float("nan"),
+                "web_peak_rss_mb": peak_rss_mb(web_pid), "web_rss_sampled_max_mb": peak_open["rss"]}
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer requests, for a smoke run")
+    parser.add_argument("--only", choices=["overhead", "throughput", "held"])
+    args = parser.parse_args(argv)
+    report = {"when": datetime.now().isoformat(timespec="seconds"),
+              "database": "postgresql" if os.environ.get("BENCH_DATABASE_URL") else "sqlite"}
+    parts = {"overhead": overhead, "throughput": throughput, "held": held_waits}
+    for name, fn in parts.items():
+        if args.only in (None, name):
+            report[name] = fn(args.quick)
+            print(f"== {name}", json.dumps(report[name], indent=2), flush=True)
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "images_jimeng.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
