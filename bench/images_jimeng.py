@@ -28,7 +28,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.stack import Stack, peak_rss_mb, percentile, rss_mb
+from bench.stack import Stack, peak_rss_mb, percentile, rss_mb, threads
 
 BODY = {"model": "jimeng-4.0", "ratio": "1:1", "resolution": "1k"}
 
@@ -188,7 +188,7 @@ def held_waits(quick: bool) -> dict:
     with Stack(workers=accounts * per_account, fake_delay=delay).start() as stack:
         key = stack.setup_pool(jimeng_accounts(accounts, per_account))
         web_pid = stack.web_pids()[0]
-        peak_open = {"held": 0, "rss": 0.0}
+        peak_open = {"held": 0, "rss": 0.0, "threads": 0}
 
         async def sampler():
             while True:
@@ -196,6 +196,7 @@ def held_waits(quick: bool) -> dict:
                     lambda: os.popen(f"ss -Htn state established '( sport = :{stack.port} )' | wc -l").read())
                 peak_open["held"] = max(peak_open["held"], int(out.strip() or 0))
                 peak_open["rss"] = max(peak_open["rss"], rss_mb(web_pid))
+                peak_open["threads"] = max(peak_open["threads"], threads(web_pid))
                 await asyncio.sleep(0.5)
 
         answered, errors = asyncio.run(hold_many(stack, key, count, sampler))
@@ -211,7 +212,8 @@ def held_waits(quick: bool) -> dict:
                 "5xx": sum(1 for e in errors if e >= 500), "peak_open_connections": peak_open["held"],
                 "late_p50_ms": percentile(late, 50) * 1000, "late_p99_ms": percentile(late, 99) * 1000,
                 "late_max_ms": max(late) * 1000 if late else float("nan"),
-                "web_peak_rss_mb": peak_rss_mb(web_pid), "web_rss_sampled_max_mb": peak_open["rss"]}
+                "web_peak_rss_mb": peak_rss_mb(web_pid), "web_rss_sampled_max_mb": peak_open["rss"],
+                "web_threads_max": peak_open["threads"]}
 
 
 def main(argv=None) -> dict:

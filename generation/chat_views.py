@@ -15,7 +15,6 @@ from contextlib import aclosing
 from adrf.views import APIView
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connections
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from rest_framework.response import Response
@@ -24,7 +23,7 @@ from api.errors import ApiError
 from generation import chat
 from generation.chat_replies import DONE, PING, ChunkWriter, completion, failure, media_markdown, progress_line
 from generation.service import wait_for
-from generation.waiting import JobSnapshot, watcher
+from generation.waiting import JobSnapshot, release_request_resources, watcher
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +36,7 @@ class ChatCompletionsView(APIView):
         turn = await sync_to_async(chat.parse)(request)
         job = await sync_to_async(chat.start)(request, turn)
         if turn.stream:
-            await sync_to_async(connections.close_all)()
+            await release_request_resources()
             return event_stream(turn, job)
         snap = await wait_for(job, request, expire=turn.expire)
         content = media_markdown(snap)
@@ -102,7 +101,7 @@ async def _progress(turn: chat.ChatTurn, job, writer: ChunkWriter):
                                         "background and a retry of the same request joins it.",
                                    code="timeout", type="server_error")
                 await sync_to_async(turn.expire)(job.pk)
-                await sync_to_async(connections.close_all)()
+                await release_request_resources()
                 overdue, deadline = True, now + max(2.0, 5 * settings.WAIT_POLL_SECONDS)
                 continue
             item = await feed.next(min(deadline, last_sent + ping_every) - now)

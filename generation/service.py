@@ -14,7 +14,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts import leasing
@@ -23,8 +23,8 @@ from generation import jobs
 from generation.catalog import ModelSpec
 from generation.models import ACTIVE_STATUSES, Generation, JobStatus
 from generation.notify import job_finished
-from generation.queueing import enqueue
-from generation.waiting import JobSnapshot, watcher
+from generation.queueing import enqueue, write_gate
+from generation.waiting import JobSnapshot, release_request_resources, watcher
 
 logger = logging.getLogger(__name__)
 
@@ -69,11 +69,12 @@ def create_job(*, api_key, spec: ModelSpec, kind: str, params: dict, inputs: lis
         for index, (data, ext) in enumerate(inputs):
             saved.append(default_storage.save(f"inputs/{job.id}/input_{index}.{ext}", ContentFile(data)))
         job.inputs = saved
-        with transaction.atomic():
+        job.enqueued_at = timezone.now()
+        with write_gate(), transaction.atomic():
             leasing.lock_provider(spec.provider)
             admit(spec)  # again, under the lock: a burst of requests must not all slip through
             job.save(force_insert=True)
-            enqueue(job)
+            enqueue(job, new=True)
     except BaseException:
         for name in saved:
             default_storage.delete(name)
@@ -105,8 +106,8 @@ async def wait_for(job, request, *, expire=None) -> JobSnapshot:
     """Hold the request until the job (a Generation or a VideoTask) ends; raise the envelope for
     failures and timeouts."""
     expire = expire or expire_overdue
-    # The wait can be long: give this request's DB connection back before it starts.
-    await sync_to_async(connections.close_all)()
+    # The wait can be long: give this request's DB connection and thread back before it starts.
+    await release_request_resources()
     budget = (job.deadline_at - timezone.now()).total_seconds()
     client_budget = client_wait_budget(request)
     if client_budget is not None:

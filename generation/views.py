@@ -19,7 +19,8 @@ from generation.models import Generation, JobKind
 from generation.responses import images_response
 from generation.serializers import MAX_INPUT_IMAGES, CompositionRequestSerializer, ImageRequestSerializer
 from generation.service import create_job, wait_for
-from generation.waiting import watcher
+from generation.queueing import admission_gate
+from generation.waiting import release_request_resources, watcher
 
 
 def resolve_model(request, requested: str | None, capability: str) -> catalog.ModelSpec:
@@ -53,10 +54,13 @@ class ImageJobView(APIView):
             raise ApiError.rate_limited("This server holds as many waiting requests as it may "
                                         "(MAX_HELD_REQUESTS); retry shortly.", 1.0)
         prepared = await sync_to_async(self.prepare)(request)
-        job = await sync_to_async(self.start)(request, prepared)
+        await release_request_resources()
+        async with admission_gate():
+            job = await sync_to_async(self.start)(request, prepared)
         snap = await wait_for(job, request)
-        body = await sync_to_async(images_response)(snap, response_format=prepared["response_format"],
-                                                    input_images=len(prepared["inputs"]))
+        # No database here: the shared pool will do, rather than a fresh thread for this request.
+        body = await sync_to_async(images_response, thread_sensitive=False)(
+            snap, response_format=prepared["response_format"], input_images=len(prepared["inputs"]))
         # Lets an operator find the job in the admin from a client's log line.
         return Response(self.decorate(body, prepared), headers={"x-gateway-job-id": job.public_id})
 

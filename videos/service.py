@@ -10,12 +10,12 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from accounts import leasing
 from api import idempotency
 from api.errors import ApiError
 from generation import catalog
+from generation.queueing import dispatch, write_gate
 from generation.service import admit
 from videos import tasks as task_states
 from videos.models import ACTIVE_STATUSES, VideoTask
@@ -113,11 +113,12 @@ def create_task(api_key, req: VideoRequest, *, idempotency_key: str = "", finger
         for index, (data, ext) in enumerate(req.frames):
             saved.append(default_storage.save(f"inputs/{task.id}/frame_{index}.{ext}", ContentFile(data)))
         task.inputs = saved
-        with transaction.atomic():
+        task.enqueued_at = timezone.now()
+        with write_gate(), transaction.atomic():
             leasing.lock_provider(req.spec.provider)
             admit(req.spec)
             task.save(force_insert=True)
-            enqueue(task)
+            enqueue(task, new=True)
     except BaseException:
         for name in saved:
             default_storage.delete(name)
@@ -125,12 +126,11 @@ def create_task(api_key, req: VideoRequest, *, idempotency_key: str = "", finger
     return task
 
 
-def enqueue(task: VideoTask) -> None:
+def enqueue(task: VideoTask, *, new: bool = False) -> None:
     remaining = max(1, int((task.deadline_at - timezone.now()).total_seconds()))
-    task_id = str(task.pk)
-    VideoTask.objects.filter(pk=task.pk).update(enqueued_at=timezone.now())
-    transaction.on_commit(lambda: async_task(RUNNER, task_id, timeout=remaining + settings.LEASE_GRACE_SECONDS,
-                                             task_name=f"video-{task_id}"))
+    if not new:
+        VideoTask.objects.filter(pk=task.pk).update(enqueued_at=timezone.now())
+    dispatch(RUNNER, str(task.pk), timeout=remaining + settings.LEASE_GRACE_SECONDS, name=f"video-{task.pk}")
 
 
 def expire_overdue(task_id) -> bool:
