@@ -1,7 +1,44 @@
+import threading
+import time
+
 from rest_framework import authentication
 
 from api.errors import ApiError
-from api.models import ApiKey
+from api.models import ApiKey, hash_key
+
+# A key's lookup is remembered this long per process: a poller sending many requests a second
+# costs one query per interval. Disabling or expiring a key takes effect within it.
+CACHE_SECONDS = 5.0
+CACHE_MAX = 10_000
+_cache: dict[str, tuple[float, ApiKey]] = {}
+_cache_lock = threading.Lock()
+
+
+def bearer_token(request) -> str | None:
+    scheme, _, raw = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    return raw.strip() if scheme.lower() == "bearer" and raw.strip() else None
+
+
+def is_cached(raw: str) -> bool:
+    hit = _cache.get(hash_key(raw))
+    return hit is not None and hit[0] > time.monotonic()
+
+
+def lookup(raw: str) -> ApiKey | None:
+    digest = hash_key(raw)
+    now = time.monotonic()
+    hit = _cache.get(digest)
+    if hit is not None and hit[0] > now:
+        return None if hit[1].is_expired else hit[1]
+    key = ApiKey.authenticate(raw)
+    with _cache_lock:
+        if len(_cache) >= CACHE_MAX:
+            _cache.clear()
+        if key is not None:
+            _cache[digest] = (now + CACHE_SECONDS, key)
+        else:
+            _cache.pop(digest, None)
+    return key
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -17,7 +54,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         raw = raw.strip()
         if scheme.lower() != self.keyword or not raw:
             raise ApiError.unauthorized("The Authorization header must be 'Bearer <API key>'.")
-        key = ApiKey.authenticate(raw)
+        key = lookup(raw)
         if key is None:
             raise ApiError.unauthorized("Incorrect, disabled or expired API key provided.")
         return (key, key)

@@ -1,12 +1,16 @@
-"""Request ids, and the OpenAI envelope for whatever Django answers outside DRF under /v1/."""
+"""Request ids, size limits, and the OpenAI envelope for whatever Django answers outside DRF.
+
+These run on every API request, so each works natively in both modes (no thread hop under
+ASGI): the API's own handler (gateway/asgi.py) runs only these.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
-from django.utils.deprecation import MiddlewareMixin
 
 from api.errors import ApiError, as_api_error, request_too_large
 
@@ -19,21 +23,54 @@ def is_api_path(path: str) -> bool:
     return path.startswith(API_PREFIXES) or path in ("/v1", "/v2")
 
 
-class RequestIdMiddleware(MiddlewareMixin):
+class DualMiddleware:
+    """Base for middleware with a plain `before(request)` / `after(request, response)` pair."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if self.is_async:
+            return self.__acall__(request)
+        response = self.before(request)
+        if response is None:
+            response = self.get_response(request)
+        return self.after(request, response)
+
+    async def __acall__(self, request):
+        response = self.before(request)
+        if response is None:
+            response = await self.get_response(request)
+        return self.after(request, response)
+
+    def before(self, request):
+        return None
+
+    def after(self, request, response):
+        return response
+
+
+class RequestIdMiddleware(DualMiddleware):
     """Every response carries `x-request-id`, which the SDK exposes as `e.request_id`."""
 
-    def process_request(self, request):
+    def before(self, request):
         request.request_id = "req_" + uuid.uuid4().hex
 
-    def process_response(self, request, response):
+    def after(self, request, response):
         response["x-request-id"] = getattr(request, "request_id", None) or "req_" + uuid.uuid4().hex
         return response
 
 
-class RequestSizeLimitMiddleware(MiddlewareMixin):
+class RequestSizeLimitMiddleware(DualMiddleware):
     """Refuse an oversized body from its Content-Length before anything reads it."""
 
-    def process_request(self, request):
+    def before(self, request):
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -43,7 +80,7 @@ class RequestSizeLimitMiddleware(MiddlewareMixin):
         return None
 
 
-class OpenAIErrorMiddleware(MiddlewareMixin):
+class OpenAIErrorMiddleware(DualMiddleware):
     """Unknown routes, Django's own 4xx/5xx pages and uncaught exceptions become the envelope."""
 
     def process_exception(self, request, exception):
@@ -55,7 +92,7 @@ class OpenAIErrorMiddleware(MiddlewareMixin):
             error = ApiError.server_error()
         return error.response()
 
-    def process_response(self, request, response):
+    def after(self, request, response):
         if not is_api_path(request.path) or response.status_code < 400:
             return response
         if response.get("Content-Type", "").startswith("application/json"):

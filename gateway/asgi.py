@@ -1,3 +1,10 @@
+"""The ASGI entry point: API paths go to a lean handler, everything else (admin) to the full one.
+
+The API needs none of sessions, auth, messages, CSRF or clickjacking middleware, and under ASGI
+each of those sync middlewares costs a thread hop per request; the API's handler runs only the
+API_MIDDLEWARE of the settings.
+"""
+
 import os
 
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
@@ -5,5 +12,35 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
 
+django_application = get_asgi_application()  # also sets Django up
+
+from django.conf import settings  # noqa: E402
+from django.core.handlers.asgi import ASGIHandler  # noqa: E402
+
+
+class APIHandler(ASGIHandler):
+    def load_middleware(self, is_async=False):
+        full = settings.MIDDLEWARE
+        settings.MIDDLEWARE = settings.API_MIDDLEWARE
+        try:
+            super().load_middleware(is_async)
+        finally:
+            settings.MIDDLEWARE = full
+
+
+API_PATHS = ("/v1/", "/v2/", "/files/")
+api_application = APIHandler()
 # Static files are only the admin's CSS and JS: served in-process so a single command runs it all.
-application = ASGIStaticFilesHandler(get_asgi_application())
+site_application = ASGIStaticFilesHandler(django_application)
+
+
+from videos import fastpath  # noqa: E402
+
+
+async def application(scope, receive, send):
+    video_id = fastpath.matches(scope)
+    if video_id is not None:
+        return await fastpath.retrieve(scope, receive, send, video_id)
+    if scope["type"] == "http" and scope["path"].startswith(API_PATHS):
+        return await api_application(scope, receive, send)
+    return await site_application(scope, receive, send)

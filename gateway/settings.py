@@ -83,6 +83,12 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "api.middleware.OpenAIErrorMiddleware",
 ]
+# What the API's own ASGI handler runs (gateway/asgi.py): no sessions, cookies or CSRF there.
+API_MIDDLEWARE = [
+    "api.middleware.RequestIdMiddleware",
+    "api.middleware.RequestSizeLimitMiddleware",
+    "api.middleware.OpenAIErrorMiddleware",
+]
 APPEND_SLASH = False  # a POST to /v1/images/generations/ must not become a redirect
 
 ROOT_URLCONF = "gateway.urls"

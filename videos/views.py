@@ -20,6 +20,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import ApiError
+from api.asyncview import AsyncAPIView as FastAsyncAPIView
+from api.reads import read
 from generation.inputs import read_upload, read_url
 from generation.media import ranged_response, signed_url
 from generation.service import wait_for
@@ -240,12 +242,30 @@ class VideoCollectionView(APIView):
                          "last_id": data[-1]["id"] if data else None, "has_more": len(page) > limit})
 
 
-class VideoDetailView(APIView):
-    def get(self, request, video_id: str):
-        task = own_task(request, video_id)
-        return _with_poll_hint(Response(video_object(task)), task)
+def _load_video(public_id: str, api_key_id: int) -> tuple[dict, bool] | None:
+    pk = parse_public_id(public_id)
+    task = (VideoTask.objects.filter(pk=pk, api_key_id=api_key_id).select_related("remixed_from").first()
+            if pk else None)
+    return (video_object(task), task.status in ACTIVE_STATUSES) if task is not None else None
 
-    def delete(self, request, video_id: str):
+
+class VideoDetailView(FastAsyncAPIView):
+    async def get(self, request, video_id: str):
+        # The pollers' hot path: read on the shared reader threads, not a fresh thread and
+        # connection per request.
+        found = await read(_load_video, video_id, request.user.pk)
+        if found is None:
+            raise ApiError.not_found(f"No video with id '{video_id}'.", param="video_id")
+        body, active = found
+        response = Response(body)
+        if active:
+            response["openai-poll-after-ms"] = str(settings.VIDEO_POLL_AFTER_MS)
+        return response
+
+    async def delete(self, request, video_id: str):
+        return await sync_to_async(self._delete)(request, video_id)
+
+    def _delete(self, request, video_id: str):
         task = own_task(request, video_id)
         if task.status in ACTIVE_STATUSES:
             raise ApiError(409, "Only completed or failed videos can be deleted; this one is still running.",

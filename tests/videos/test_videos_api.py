@@ -227,3 +227,14 @@ def test_bad_video_requests(live_gateway, api_key, video_account):
                         data={"model": "sleepy-video", "prompt": "x", "input_reference[image_url]": "http://10.1.2.3/a.png"})
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "input_reference[image_url]"
     assert VideoTask.objects.count() == 0
+
+
+def test_retrieve_fast_path_errors_keep_the_envelope(live_gateway, api_key, video_account):
+    url = f"{live_gateway.base_url}/v1/videos/video_{'0' * 32}"
+    for headers, status, code in (({}, 401, "invalid_api_key"),
+                                  ({"Authorization": "Bearer sk-gw-wrong"}, 401, "invalid_api_key"),
+                                  (auth(api_key), 404, "not_found")):
+        resp = requests.get(url, headers=headers)
+        assert resp.status_code == status
+        assert resp.headers["x-request-id"].startswith("req_")
+        assert resp.json()["error"]["code"] == code

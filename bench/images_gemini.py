@@ -1,0 +1,185 @@
+"""Gemini (Playwright) path: per-job overhead with a warm browser against a browser per job, and
+memory (PSS) per concurrent job. The fake page takes `FAKE_DELAY` seconds to "generate"; the
+overhead is everything else (page load, UI steps, download), as a ratio to that delay too.
+
+    .venv/bin/python -m bench.images_gemini [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import aiohttp
+
+from bench.stack import PY, ROOT, Stack, free_port, percentile, wait_http
+
+FAKE_DELAY = 1.0
+
+
+def gemini_export(psid: str) -> str:
+    return json.dumps([
+        {"domain": ".google.com", "name": "__Secure-1PSID", "value": psid, "path": "/", "secure": True,
+         "httpOnly": True, "sameSite": "no_restriction", "expirationDate": 4102444800},
+        {"domain": ".google.com", "name": "__Secure-1PSIDTS", "value": "sidts-" + psid[-8:], "path": "/",
+         "secure": True, "httpOnly": True, "sameSite": "no_restriction", "expirationDate": 4102444800},
+    ])
+
+
+def pss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def tree(pid: int) -> set[int]:
+    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout.split()
+    pairs = list(zip(map(int, out[0::2]), map(int, out[1::2])))
+    found, frontier = {pid}, {pid}
+    while frontier:
+        frontier = {c for c, p in pairs if p in frontier} - found
+        found |= frontier
+    return found
+
+
+# --- driver alone: warm browser against a browser per job ----------------------------------------
+
+def driver_runs(count: int, cold: bool, fake_url: str) -> list[float]:
+    os.environ["GEMINI_UPSTREAM_URL"] = fake_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
+    os.environ.setdefault("GATEWAY_VAR_DIR", tempfile.mkdtemp(prefix="gw-bench-gemini-"))
+    import django
+
+    django.setup()
+    from accounts.cookies import parse_credentials
+    from generation.drivers.base import DriverTask
+    from generation.drivers.gemini import browser
+    from generation.drivers.gemini.driver import GeminiDriver
+
+    driver = GeminiDriver()
+    times = []
+    for i in range(count + 1):  # the first run only starts the browser (warm mode) and is not counted
+        creds = parse_credentials(gemini_export(f"g.a000{uuid.uuid4().hex}"), provider="gemini")
+        task = DriverTask(job_id=str(uuid.uuid4()), kind="generate", model="gemini-image", upstream_model="",
+                          params={"prompt": f"bench {i}", "n": 1}, inputs=[], credentials=creds, proxy="",
+                          region="", deadline=time.time() + 120, workdir=Path(tempfile.mkdtemp()))
+        started = time.perf_counter()
+        driver.run(task)
+        elapsed = time.perf_counter() - started
+        if cold:
+            browser.shutdown()
+        if i or cold:
+            times.append(elapsed)
+    browser.shutdown()
+    return times[:count]
+
+
+def driver_overhead(quick: bool) -> dict:
+    count = 5 if quick else 12
+    port = free_port()
+    fake = subprocess.Popen([PY, "manage.py", "fake_gemini", "--port", str(port), "--delay-seconds",
+                             str(FAKE_DELAY)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/_fake/state")
+        url = f"http://127.0.0.1:{port}"
+        warm = driver_runs(count, cold=False, fake_url=url)
+        cold = driver_runs(count, cold=True, fake_url=url)
+    finally:
+        fake.terminate()
+        fake.wait()
+    out = {}
+    for name, runs in (("warm", warm), ("browser_per_job", cold)):
+        over = [t - FAKE_DELAY for t in runs]
+        out[name] = {"runs": len(runs), "overhead_p50_s": percentile(over, 50), "overhead_p95_s": percentile(over, 95)}
+    out["browser_per_job_over_warm_p50"] = out["browser_per_job"]["overhead_p50_s"] / out["warm"]["overhead_p50_s"]
+    return out
+
+
+# --- through the gateway: end-to-end overhead and memory per concurrent job ---------------------
+
+async def fire(stack: Stack, key: str, count: int, concurrency: int) -> list[float]:
+    latencies = []
+    async with aiohttp.ClientSession(base_url=stack.base_url, headers={"Authorization": f"Bearer {key}"},
+                                     timeout=aiohttp.ClientTimeout(total=600)) as client:
+        queue = list(range(count))
+
+        async def worker():
+            while queue:
+                i = queue.pop()
+                started = time.perf_counter()
+                async with client.post("/v1/images/generations",
+                                       json={"model": "gemini-image", "prompt": f"gateway bench {i}"}) as resp:
+                    await resp.read()
+                    if resp.status == 200:
+                        latencies.append(time.perf_counter() - started)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies
+
+
+def gateway_bench(quick: bool) -> dict:
+    levels = (1, 2) if quick else (1, 2, 4)
+    workers = max(levels)
+    out: dict = {}
+    with Stack(workers=workers, fake_delay=FAKE_DELAY).start(fakes=("gemini",)) as stack:
+        key = stack.setup_pool([{"name": f"g{i}", "provider": "gemini", "max_concurrency": 1,
+                                 "credentials": gemini_export(f"g.a000{uuid.uuid4().hex}")} for i in range(workers)])
+        cluster = stack.procs["cluster"].pid
+        asyncio.run(fire(stack, key, workers, workers))  # every worker starts its browser once
+        idle = sum(pss_mb(p) for p in tree(cluster))
+        for level in levels:
+            samples: list[float] = []
+
+            async def run_and_sample():
+                async def sample():
+                    while True:
+                        samples.append(await asyncio.to_thread(lambda: sum(pss_mb(p) for p in tree(cluster))))
+                        await asyncio.sleep(0.25)
+
+                sampler = asyncio.create_task(sample())
+                lat = await fire(stack, key, (4 if quick else 8) * level, level)
+                sampler.cancel()
+                return lat
+
+            lat = asyncio.run(run_and_sample())
+            over = [t - FAKE_DELAY for t in lat]
+            peak = max(samples) if samples else idle
+            out[f"concurrency_{level}"] = {
+                "requests": len(lat), "overhead_p50_s": percentile(over, 50), "overhead_p95_s": percentile(over, 95),
+                "cluster_pss_peak_mb": peak, "pss_per_concurrent_job_mb": peak / level,
+            }
+        out["cluster_pss_idle_warm_mb"] = idle
+    return out
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    report = {"when": datetime.now().isoformat(timespec="seconds"), "fake_delay_s": FAKE_DELAY}
+    report["gateway"] = gateway_bench(args.quick)
+    print("== gateway", json.dumps(report["gateway"], indent=2), flush=True)
+    report["driver"] = driver_overhead(args.quick)
+    print("== driver", json.dumps(report["driver"], indent=2), flush=True)
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "images_gemini.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
