@@ -86,4 +86,4 @@ def test_schedules_exist_after_migrate(transactional_db):
     from django_q.models import Schedule
 
     names = set(Schedule.objects.values_list("name", flat=True))
-    assert {"gateway-reaper", "gateway-cleanup"} <= names
+    assert {"gateway-reaper", "gateway-cleanup", "gateway-webhooks", "gateway-jimeng-credit-claim"} <= names
