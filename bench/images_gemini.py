@@ -91,7 +91,7 @@ def driver_overhead(quick: bool) -> dict:
     count = 5 if quick else 12
     port = free_port()
     fake = subprocess.Popen([PY, "manage.py", "fake_gemini", "--port", str(port), "--delay-seconds",
-                             str(FAKE_DELAY)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             str(FAKE_DELAY), "--image-size", "1024"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
         wait_http(f"http://127.0.0.1:{port}/_fake/state")

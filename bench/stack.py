@@ -129,8 +129,9 @@ class Stack:
                                        "--image-format", "jpeg"])
             wait_http(f"http://127.0.0.1:{self.jimeng_port}/_fake/state")
         if "gemini" in fakes:
+            # 1024 px originals: encoding 2048 px PNGs would measure the fake's CPU, not the driver.
             self.spawn("fake_gemini", [PY, "manage.py", "fake_gemini", "--port", str(self.gemini_port),
-                                       "--delay-seconds", str(self.fake_delay)])
+                                       "--delay-seconds", str(self.fake_delay), "--image-size", "1024"])
             wait_http(f"http://127.0.0.1:{self.gemini_port}/_fake/state")
         self.spawn("web", [PY, "-m", "uvicorn", "gateway.asgi:application", "--host", "127.0.0.1", "--port",
                            str(self.port), "--lifespan", "off", "--no-access-log", "--log-level", "warning",
