@@ -16,9 +16,16 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PIP) install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# openai 2.x beside the venv's 3.x, for the end-to-end SDK checks (tests/e2e/test_jimeng_videos.py).
+SDK2 := var/sdk-openai2
+$(SDK2)/.installed: $(VENV)/.installed requirements-sdk2.txt
+	rm -rf $(SDK2)
+	$(PIP) install --quiet --disable-pip-version-check --target $(SDK2) -r requirements-sdk2.txt
+	touch $@
+
 install: $(VENV)/.installed
 
-install-dev: $(VENV)/.installed-dev
+install-dev: $(VENV)/.installed-dev $(SDK2)/.installed
 
 run: install
 	$(PY) manage.py migrate --noinput

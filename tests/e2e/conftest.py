@@ -1,10 +1,19 @@
-"""End-to-end fixtures: the fake upstreams on the ports the live gateway was told about."""
+"""End-to-end fixtures: the fake upstreams on the ports the live gateway was told about, and the
+openai 2.x SDK beside the venv's 3.x."""
 
+import os
+import re
+import shutil
+import subprocess
+import sys
 import uuid
 
 import pytest
 
-from tests.conftest import FAKE_GEMINI_PORT, FAKE_JIMENG_PORT
+from tests.conftest import FAKE_GEMINI_PORT, FAKE_JIMENG_PORT, ROOT
+
+SDK2_DIR = ROOT / "var" / "sdk-openai2"
+SDK2_REQUIREMENTS = ROOT / "requirements-sdk2.txt"
 
 
 @pytest.fixture(scope="session")
@@ -71,3 +80,45 @@ def gemini_account(name: str, *, psid: str | None = None, max_concurrency: int =
     account.set_credentials(parse_credentials(export, provider="gemini", source=f"test:{name}"))
     account.save()
     return account, psid
+
+
+def _pinned_sdk2_version() -> str:
+    for line in SDK2_REQUIREMENTS.read_text().splitlines():
+        match = re.match(r"\s*openai==([\w.]+)", line)
+        if match:
+            return match.group(1)
+    raise AssertionError(f"{SDK2_REQUIREMENTS.name} pins no openai version")
+
+
+def _sdk2_installed(version: str) -> bool:
+    version_file = SDK2_DIR / "openai" / "_version.py"
+    return version_file.exists() and f'"{version}"' in version_file.read_text()
+
+
+@pytest.fixture(scope="session")
+def sdk2_path():
+    """openai 2.x in var/sdk-openai2 (`make install-dev` puts it there; installed here if missing)."""
+    version = _pinned_sdk2_version()
+    if not _sdk2_installed(version):
+        staging = SDK2_DIR.with_name(f"{SDK2_DIR.name}.tmp-{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                        "--no-input", "--target", str(staging), "-r", str(SDK2_REQUIREMENTS)],
+                       check=True, timeout=600)
+        shutil.rmtree(SDK2_DIR, ignore_errors=True)
+        try:
+            staging.rename(SDK2_DIR)
+        except OSError:  # a parallel session got there first
+            shutil.rmtree(staging, ignore_errors=True)
+        (SDK2_DIR / ".installed").touch()
+    assert _sdk2_installed(version)
+    return SDK2_DIR
+
+
+def run_sdk_script(script, major: str, sdk2_dir, *args) -> subprocess.CompletedProcess:
+    """Run a check script under the venv's openai (3.x) or, for major 2, with openai 2.x first on the path."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if major == "2":
+        env["PYTHONPATH"] = str(sdk2_dir)
+    return subprocess.run([sys.executable, str(script), *args, major], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=180)

@@ -258,6 +258,92 @@ POLL_IMAGE_INFO = {
     ],
 }
 
+# --- video models (§5.2): public id -> {region: model_req_key} -------------------------------------
+_ASIA = ("hk", "jp", "sg")
+VIDEO_MODELS = {
+    "jimeng-video-seedance-2.0": _rows("dreamina_seedance_40_pro", ("cn",)),
+    "jimeng-video-seedance-2.0-fast": _rows("dreamina_seedance_40", ("cn",)),
+    "jimeng-video-3.5-pro": _rows("dreamina_ic_generate_video_model_vgfm_3.5_pro", _ALL),
+    "jimeng-video-3.0-pro": _rows("dreamina_ic_generate_video_model_vgfm_3.0_pro", _CN_ASIA),
+    "jimeng-video-3.0": _rows("dreamina_ic_generate_video_model_vgfm_3.0", _ALL),
+    "jimeng-video-3.0-fast": _rows("dreamina_ic_generate_video_model_vgfm_3.0_fast", _CN_ASIA),
+    "jimeng-video-2.0-pro": _rows("dreamina_ic_generate_video_model_vgfm1.0", _CN_ASIA),
+    "jimeng-video-2.0": _rows("dreamina_ic_generate_video_model_vgfm_lite", _CN_ASIA),
+    "jimeng-video-veo3": _rows("dreamina_veo3_generate_video", _ASIA),
+    "jimeng-video-veo3.1": _rows("dreamina_veo3.1_generate_video", _ASIA),
+    "jimeng-video-sora2": _rows("dreamina_sora2_generate_video", _ASIA),
+}
+# Allowed durations in seconds per public id (§9); the first is the default. Others: VIDEO_SECONDS_DEFAULT.
+VIDEO_SECONDS = {
+    "jimeng-video-veo3": [8],
+    "jimeng-video-veo3.1": [8],
+    "jimeng-video-sora2": [4, 8, 12],
+    "jimeng-video-3.5-pro": [5, 10, 12],
+    "jimeng-video-seedance-2.0": [5] + [s for s in range(4, 16) if s != 5],
+    "jimeng-video-seedance-2.0-fast": [5] + [s for s in range(4, 16) if s != 5],
+}
+VIDEO_SECONDS_DEFAULT = [5, 10]
+# `m_video_commerce_info.benefit_type` per model_req_key (§9, [IP] getVideoBenefitType); a wrong one
+# is refused with "credit prededuct failed". Keys not listed get VIDEO_BENEFIT_TYPE_DEFAULT.
+VIDEO_BENEFIT_TYPES = {
+    "dreamina_seedance_40_pro": "dreamina_video_seedance_20_pro",
+    "dreamina_seedance_40": "dreamina_seedance_20_fast",   # no "video_" in this one (§4.5)
+    "dreamina_ic_generate_video_model_vgfm_3.5_pro": "dreamina_video_seedance_15_pro",
+    "dreamina_veo3_generate_video": "generate_video_veo3",
+    "dreamina_veo3.1_generate_video": "generate_video_veo3.1",
+    "dreamina_sora2_generate_video": "generate_video_sora2",
+}
+VIDEO_BENEFIT_TYPE_DEFAULT = "basic_video_operation_vgfm_v_three"
+# Per-resolution benefit types, {model_req_key: {"1080p": benefit_type}}, winning over the table above.
+# [ZZ] sends "basic_video_operation_vgfm_v_three_1080" for 3.0-fast at 1080p; [IP] the default.
+VIDEO_BENEFIT_TYPES_BY_RESOLUTION = {}
+VIDEO_COMMERCE_INFO = {"resource_id": "generate_video", "resource_id_type": "str", "resource_sub_type": "aigc"}
+# Only these models take `resolution` (sceneOptions and video_gen_inputs, §9); 3.0-pro is 1080p by itself.
+VIDEO_RESOLUTION_KEYS = ["dreamina_ic_generate_video_model_vgfm_3.0",
+                         "dreamina_ic_generate_video_model_vgfm_3.0_fast"]
+VIDEO_RESOLUTIONS = ["720p", "1080p"]
+VIDEO_DEFAULT_RESOLUTION = "720p"
+VIDEO_RATIOS = ["16:9", "9:16", "1:1", "4:3", "3:4", "21:9"]
+VIDEO_DEFAULT_RATIO = "16:9"
+# Video draft (§4.4).
+VIDEO_DRAFT_MIN_VERSION = "3.0.5"
+VIDEO_COMPONENT_MIN_VERSION = "1.0.0"
+VIDEO_FPS = 24
+VIDEO_MODE = 2
+VIDEO_PRIORITY = 0
+VIDEO_SEED_RANGE = [0, 2 ** 32]
+VIDEO_FUNCTION_MODE = "first_last_frames"
+VIDEO_SCENE = "BasicVideoGenerateButton"
+VIDEO_ENTER_FROM = "use_bgimage_prompt"
+VIDEO_POSITION = "page_bottom_box"
+MAX_VIDEO_FRAMES = 2          # first frame, last frame
+# Seedance 2.0 generate calls need a browser-made `a_bogus` (§4.5, §12) that this driver cannot make;
+# these rets on these keys end the job with that explanation instead of cooling accounts down.
+VIDEO_ANTIBOT_KEYS = ["dreamina_seedance_40_pro", "dreamina_seedance_40"]
+VIDEO_ANTIBOT_RETS = ["1019", "4013"]
+
+# --- video polling (§4.6, §6.4): one poll per runner call; the waits are returned as poll_after ----
+VIDEO_POLL_ABSENT_INTERVAL = 5.0     # the record is not visible yet (right after submit)
+VIDEO_POLL_QUEUED_INTERVAL = 15.0
+VIDEO_POLL_BASE_INTERVAL = 10.0      # while rendering
+VIDEO_POLL_MIN_INTERVAL = 2.0        # once the forecast finish time is near or past
+VIDEO_EXPECTED_SECONDS = 180.0       # assumed render time when the record carries no forecast
+VIDEO_PROGRESS_QUEUED_MAX = 10       # progress never passes this while the job waits in the queue
+VIDEO_PROGRESS_FINALIZING_FLOOR = 50  # status 45 means at least this much
+VIDEO_PROGRESS_MAX = 99              # until the upstream says 50
+# find_video: how long to keep asking for a submit_id before concluding it never arrived (the record
+# can be invisible for ~10 s after submit, §11.2), and the pause between asks.
+VIDEO_FIND_GRACE = 12.0
+VIDEO_FIND_INTERVAL = 2.0
+# High-bitrate URL (§4.7), and the patterns scanned for when the item shape is unfamiliar.
+VIDEO_HQ_LOOKUP = True
+VIDEO_HQ_URL_PATTERNS = [
+    r"https://v\d+-dreamnia\.jimeng\.com/[^\s\"'\\]+",
+    r"https://v\d+-[\w.-]*\.jimeng\.com/[^\s\"'\\]+",
+    r"https://[^\s\"'\\]*(?:vlabvod|jimeng)\.com/[^\s\"'\\]+",
+]
+VIDEO_DOWNLOAD_MAX_BYTES = 512 * 1024 * 1024
+
 # --- result codes (§2.6, §6.2, §8.1) ---------------------------------------------------------------
 RET_OK = "0"
 RET_LOGIN = ["1015", "34010105"]

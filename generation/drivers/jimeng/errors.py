@@ -141,16 +141,16 @@ def _from_ret(ret: str, errmsg: str, data, *, path: str, region: str, log) -> Dr
     return UpstreamFailure(f"Jimeng answered with an error ({detail}).", upstream_log=log)
 
 
-def from_fail_code(fail_code: str, *, history_id: str = "", log=None) -> DriverError:
-    """The error for a job that ended with status 30 and no usable image."""
+def from_fail_code(fail_code: str, *, history_id: str = "", log=None, what: str = "image") -> DriverError:
+    """The error for a job that ended with status 30 and no usable image (or video: `what`)."""
     code = str(fail_code or "")
-    detail = f"job {history_id} failed with fail_code {code or '(none)'}"
+    detail = f"{what} job {history_id} failed with fail_code {code or '(none)'}"
     if code in config.get("FAIL_CONTENT"):
         return ContentPolicy(f"Jimeng refused the prompt or image under its content policy ({detail}).",
                              upstream_log=log)
     if code in config.get("FAIL_CREDITS"):
         return insufficient_credits(detail, log=log)
-    return UpstreamFailure(f"Jimeng could not generate the image ({detail}).", upstream_log=log)
+    return UpstreamFailure(f"Jimeng could not generate the {what} ({detail}).", upstream_log=log)
 
 
 def from_http(status: int, headers=None, *, path: str = "", log=None) -> DriverError:
