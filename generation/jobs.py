@@ -25,6 +25,10 @@ def claim(job_id) -> Generation | None:
     return Generation.objects.get(pk=job_id)
 
 
+def still_running(job_id) -> bool:
+    return Generation.objects.filter(pk=job_id, status=JobStatus.RUNNING).exists()
+
+
 def beat(job_id) -> None:
     Generation.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
 

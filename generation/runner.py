@@ -89,6 +89,11 @@ def _run(job: Generation) -> str:
                                        regions=spec.regions, exclude_ids=tried)
         if lease is None:
             break
+        if not jobs.still_running(job.pk):
+            # Ended meanwhile (deadline reaper, client gone past its deadline, row deleted):
+            # spending an account on it would be paying for nothing.
+            leasing.release(lease.token)
+            return "abandoned"
         tried.append(lease.account_id)
         try:
             error = _attempt(job, spec, driver, lease, attempt=len(tried), deadline=deadline)

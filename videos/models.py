@@ -6,7 +6,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.crypto import EncryptedTextField
-from generation.models import ACTIVE_STATUSES, JobStatus, TERMINAL_STATUSES  # noqa: F401 (re-exported)
+from generation.models import ACTIVE_STATUSES, TERMINAL_STATUSES, JobStatus  # noqa: F401 (re-exported)
 
 
 def video_upload_to(instance, filename: str) -> str:

@@ -33,8 +33,14 @@ from videos.storage import store_video
 logger = logging.getLogger(__name__)
 
 MAX_POLL_ERRORS = 5          # consecutive transient poll failures tolerated
+
+
 MIN_POLL_SECONDS = 0.2
 MAX_POLL_SECONDS = 30.0
+
+
+class TaskEnded(Exception):
+    """The task was ended from outside (deadline reaper, deleted) while this worker polled it."""
 
 
 def run_video(task_id: str) -> str:
@@ -118,6 +124,10 @@ def _attempt(task: VideoTask, spec, driver, lease, deadline: float, *, attempt: 
             upstream_id = _ensure_submitted(task, driver, dtask, account, attempt)
             _poll_until_done(task, driver, dtask, upstream_id, deadline)
             video = driver.download_video(dtask, upstream_id)
+        except TaskEnded:
+            ended = DriverError("The video task was ended while it ran.", code="task_ended", status=504)
+            ended.failover = False  # nothing left to do for this task, on any account
+            return ended
         except DriverError as err:
             outcomes.apply_failure(account, err)
             if err.upstream_log:
@@ -152,7 +162,16 @@ def _ensure_submitted(task: VideoTask, driver, dtask: DriverTask, account: Accou
                                                     tried_accounts=list(task.tried_accounts) + [account.pk])
         task.submit_id, task.account_id = submit_id, account.pk
         task.tried_accounts = list(task.tried_accounts) + [account.pk]
-    upstream_id = driver.submit_video(dtask, submit_id)
+    try:
+        upstream_id = driver.submit_video(dtask, submit_id)
+    except UpstreamFailure:
+        # The submission may have arrived even though its answer did not: ask before anyone
+        # (this account or the next) pays for it again.
+        found = driver.find_video(dtask, submit_id)
+        if not found:
+            raise
+        _record_upstream_id(task, found, submitted=True)
+        return found
     _record_upstream_id(task, upstream_id, submitted=True)
     return upstream_id
 
@@ -181,10 +200,12 @@ def _poll_until_done(task: VideoTask, driver, dtask: DriverTask, upstream_id: st
             time.sleep(min(2.0 ** errors, max(0.0, deadline - time.time())))
             continue
         if poll.state == "succeeded":
-            task_states.progress(task, 100, meta=redact_obj(poll.meta))
+            if not task_states.progress(task, 100, meta=redact_obj(poll.meta)):
+                raise TaskEnded()
             return
         if poll.state == "failed":
             raise poll.error or UpstreamFailure("The upstream reported the video as failed.")
-        task_states.progress(task, poll.progress)
+        if not task_states.progress(task, poll.progress):
+            raise TaskEnded()
         wait = min(max(poll.poll_after, MIN_POLL_SECONDS), MAX_POLL_SECONDS, max(0.0, deadline - time.time()))
         time.sleep(wait)

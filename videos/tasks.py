@@ -27,13 +27,14 @@ def beat(task_id) -> None:
     VideoTask.objects.filter(pk=task_id, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
 
 
-def progress(task: VideoTask, value: int, meta: dict | None = None) -> None:
+def progress(task: VideoTask, value: int, meta: dict | None = None) -> bool:
+    """Record progress; False when the task is no longer running (ended by the reaper, deleted)."""
     value = max(0, min(100, int(value)))
     fields = {"progress": value, "heartbeat_at": timezone.now()}
     if meta is not None:
         fields["result_meta"] = meta
-    VideoTask.objects.filter(pk=task.pk, status=JobStatus.RUNNING).update(**fields)
     task.progress = value
+    return bool(VideoTask.objects.filter(pk=task.pk, status=JobStatus.RUNNING).update(**fields))
 
 
 def succeed(task: VideoTask) -> bool:

@@ -336,6 +336,7 @@ class VideoGenerationsSyncView(AsyncAPIView):
             item = {"b64_json": data}
         else:
             item = {"url": signed_url(video["file"])}
+        item["revised_prompt"] = req.prompt
         return Response({"created": int(time.time()), "data": [item]})
 
 

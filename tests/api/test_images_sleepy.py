@@ -12,7 +12,7 @@ import pytest
 import requests
 from PIL import Image
 
-from generation.models import GeneratedFile, Generation
+from generation.models import Generation
 from tests.conftest import make_account
 
 pytestmark = pytest.mark.slow

@@ -7,7 +7,6 @@ import io
 import os
 import signal
 import subprocess
-import time
 
 import openai
 import pytest

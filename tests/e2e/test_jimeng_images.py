@@ -3,6 +3,7 @@ real driver → the fake upstream. Only the far side is fake."""
 
 import base64
 import io
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -216,3 +217,17 @@ def test_overload_gives_429_with_retry_after_ms(live_gateway, api_key, fake_jime
         t.join(120)
     assert errors, "some requests beyond capacity + backlog must be refused"
     assert all(int(e.response.headers["retry-after-ms"]) > 0 for e in errors)
+
+
+@pytest.mark.parametrize("major", ["3", "2"])
+def test_official_sdk_2x_and_3x_images_round_trip(request, major, live_gateway, api_key, fake_jimeng):
+    from pathlib import Path
+
+    from tests.e2e.conftest import run_sdk_script
+
+    jimeng_account(f"jm-sdk{major}", max_concurrency=2)
+    sdk2 = request.getfixturevalue("sdk2_path") if major == "2" else None
+    proc = run_sdk_script(Path(__file__).with_name("sdk_images_check.py"), major, sdk2,
+                          live_gateway.base_url + "/v1", api_key, "jimeng-4.0")
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["openai"].split(".")[0] == major

@@ -5,7 +5,6 @@ gateway's behaviour: shapes, pagination, content with Range, delete, idempotency
 deadlines and webhooks.
 """
 
-import json
 import signal
 import threading
 import time
@@ -102,7 +101,8 @@ def test_stuck_task_ends_with_timeout(sdk, video_account):
 
 def test_cluster_killed_mid_task_resumes_with_one_submission(sdk, video_account, live_gateway):
     video = sdk.videos.create(model="sleepy-video", prompt="survivor video:4")
-    wait_until(lambda: submissions_for("survivor") == 1, 20, message="the submission")
+    wait_until(lambda: VideoTask.objects.filter(prompt="survivor video:4").exclude(upstream_id="").exists(), 20,
+               message="the upstream id to be stored")
     live_gateway.stop_cluster(signal.SIGKILL)
     time.sleep(4)  # longer than HEARTBEAT_STALE_SECONDS in the test settings
     live_gateway.start_cluster()
