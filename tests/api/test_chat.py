@@ -340,7 +340,9 @@ def test_stream_past_the_deadline_ends_the_job_with_an_error_frame(transactional
 
     parts = in_fresh_loop(collect)
     assert parts[0].startswith(b"data: ") and b'"role":"assistant"' in parts[0]
-    assert b"Queued" in parts[1] and b": ping\n\n" in parts
+    # The first watcher round and the first ping race on a loaded machine: order them loosely.
+    queued = next(i for i, part in enumerate(parts) if b"Queued" in part)
+    assert 1 <= queued < len(parts) - 1 and b": ping\n\n" in parts
     error = json.loads(parts[-1][len(b"data: "):])["error"]
     assert error["code"] == "timeout" and error["type"] == "server_error"
     job.refresh_from_db()

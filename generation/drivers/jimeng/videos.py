@@ -369,7 +369,9 @@ def poll_interval(record: dict, now: float, hint: float | None = None) -> float:
         base = float(config.get("VIDEO_POLL_BASE_INTERVAL"))
         least = float(config.get("VIDEO_POLL_MIN_INTERVAL"))
         left = _expected_seconds(record) - _elapsed(record, now)
-        interval = least if left <= 0 else max(least, min(base, left / 2))
+        # Sleep straight to the forecast finish (no polls in between that can only say "not yet"),
+        # then look often enough that completion is seen under a second late.
+        interval = least if left <= 0 else max(least, min(base, left))
     cap = suggested_interval(record) or hint
     return min(interval, cap) if cap else interval
 
