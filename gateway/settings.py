@@ -216,7 +216,9 @@ Q_CLUSTER = {
     "retry": _queue_timeout * 4,
     "max_attempts": 1,
     "ack_failures": True,
-    "save_limit": 100,
+    # Our own models record every outcome; django-q2 saving (and pruning) a row per success is
+    # only extra writes on the hot path. Failures are still saved by django-q2.
+    "save_limit": -1,
     "catch_up": False,
     # How often an idle ORM broker looks for work: the floor of a job's queueing latency.
     "poll": env_float("Q_POLL_SECONDS", 0.05),
