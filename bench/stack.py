@@ -37,35 +37,28 @@ def wait_http(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def peak_rss_mb(pid: int) -> float:
-    """Peak resident set (VmHWM) of one process, in MB."""
+def _status_field(pid: int, name: str) -> int:
+    """One number from /proc/<pid>/status (0 when the process is gone)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def threads(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("Threads:"):
+            if line.startswith(name + ":"):
                 return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident set (VmHWM) of one process, in MB."""
+    return _status_field(pid, "VmHWM") / 1024
+
+
+def rss_mb(pid: int) -> float:
+    return _status_field(pid, "VmRSS") / 1024
+
+
+def threads(pid: int) -> int:
+    return _status_field(pid, "Threads")
 
 
 def children(pid: int) -> list[int]:

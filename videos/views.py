@@ -124,38 +124,37 @@ def _body(request):
     return request.POST if request.FILES else request.data
 
 
-def parse_openai(request) -> service.VideoRequest:
+def _parse(request, *, seconds_fields: tuple[str, str], frames) -> service.VideoRequest:
+    """What every video surface shares: prompt, model, duration, ratio and resolution."""
     data = _body(request)
     prompt = _text(data, "prompt")
     if not prompt or not prompt.strip():
         raise ApiError.invalid("prompt: this field is required.", param="prompt", code="missing_required_parameter")
     requested = _text(data, "model") or ""
     spec = service.resolve_video_model(requested, request.user)
-    seconds = service.check_seconds(spec, _int(data, "seconds") or _int(data, "duration"), "seconds")
+    first, second = seconds_fields
+    seconds = service.check_seconds(spec, _int(data, first) or _int(data, second), first)
     ratio, resolution, size = _ratio_resolution(data)
-    if _text(data, "input_reference[file_id]") or (isinstance(data.get("input_reference"), dict)
-                                                   and data["input_reference"].get("file_id")):
-        raise ApiError.invalid("input_reference: file ids are not supported here; send the image itself or "
-                               "input_reference[image_url].", param="input_reference")
-    reference = data.get("input_reference")
-    url_fields = ["input_reference[image_url]"] + (["input_reference"] if isinstance(reference, (dict, str)) else [])
-    frames = _frames_from(request, data, file_fields={"input_reference"}, url_fields=url_fields)
     return service.VideoRequest(prompt=prompt, spec=spec, requested_model=requested or spec.id, seconds=seconds,
-                                ratio=ratio, resolution=resolution, size=size, frames=frames)
+                                ratio=ratio, resolution=resolution, size=size, frames=frames(data))
+
+
+def parse_openai(request) -> service.VideoRequest:
+    def frames(data):
+        reference = data.get("input_reference")
+        if _text(data, "input_reference[file_id]") or (isinstance(reference, dict) and reference.get("file_id")):
+            raise ApiError.invalid("input_reference: file ids are not supported here; send the image itself or "
+                                   "input_reference[image_url].", param="input_reference")
+        url_fields = ["input_reference[image_url]"] + (["input_reference"] if isinstance(reference, (dict, str))
+                                                      else [])
+        return _frames_from(request, data, file_fields={"input_reference"}, url_fields=url_fields)
+
+    return _parse(request, seconds_fields=("seconds", "duration"), frames=frames)
 
 
 def parse_seed(request, *, url_fields) -> service.VideoRequest:
-    data = _body(request)
-    prompt = _text(data, "prompt")
-    if not prompt or not prompt.strip():
-        raise ApiError.invalid("prompt: this field is required.", param="prompt", code="missing_required_parameter")
-    requested = _text(data, "model") or ""
-    spec = service.resolve_video_model(requested, request.user)
-    seconds = service.check_seconds(spec, _int(data, "duration") or _int(data, "seconds"), "duration")
-    ratio, resolution, size = _ratio_resolution(data)
-    frames = _frames_from(request, data, url_fields=url_fields)
-    return service.VideoRequest(prompt=prompt, spec=spec, requested_model=requested or spec.id, seconds=seconds,
-                                ratio=ratio, resolution=resolution, size=size, frames=frames)
+    return _parse(request, seconds_fields=("duration", "seconds"),
+                  frames=lambda data: _frames_from(request, data, url_fields=url_fields))
 
 
 # --- response shapes ---------------------------------------------------------------------------
