@@ -24,6 +24,14 @@ def is_cached(raw: str) -> bool:
     return hit is not None and hit[0] > time.monotonic()
 
 
+def cached(raw: str) -> tuple[bool, ApiKey | None]:
+    """(known, key) from the cache alone: no database, safe on the event loop."""
+    hit = _cache.get(hash_key(raw))
+    if hit is None or hit[0] <= time.monotonic():
+        return False, None
+    return True, (None if hit[1].is_expired else hit[1])
+
+
 def lookup(raw: str) -> ApiKey | None:
     digest = hash_key(raw)
     now = time.monotonic()

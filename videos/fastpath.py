@@ -50,7 +50,9 @@ async def retrieve(scope, receive, send, video_id: str) -> None:
     raw = raw.strip()
     key = None
     if scheme.lower() == "bearer" and raw:
-        key = await read(authentication.lookup, raw)
+        known, key = authentication.cached(raw)
+        if not known:  # only a cache miss costs a trip to the reader threads
+            key = await read(authentication.lookup, raw)
     if key is None:
         error = ApiError.unauthorized("Incorrect, disabled or expired API key provided." if raw else
                                       "You didn't provide an API key. Send it as 'Authorization: Bearer <API key>'.")

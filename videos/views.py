@@ -174,7 +174,7 @@ def video_object(task: VideoTask) -> dict:
         "id": task.openai_id, "object": "video", "created_at": _epoch(task.created_at),
         "completed_at": _epoch(task.completed_at), "expires_at": expires,
         "model": task.requested_model or task.model, "progress": task.progress, "prompt": task.prompt,
-        "remixed_from_video_id": task.remixed_from.openai_id if task.remixed_from_id else None,
+        "remixed_from_video_id": f"video_{task.remixed_from_id.hex}" if task.remixed_from_id else None,
         "seconds": str(task.seconds), "size": task.size or "", "status": OPENAI_STATUS[task.status], "error": error,
     }
 
@@ -243,8 +243,12 @@ class VideoCollectionView(APIView):
 
 def _load_video(public_id: str, api_key_id: int) -> tuple[dict, bool] | None:
     pk = parse_public_id(public_id)
-    task = (VideoTask.objects.filter(pk=pk, api_key_id=api_key_id).select_related("remixed_from").first()
-            if pk else None)
+    if pk is None:
+        return None
+    # Only the columns the object shows: this runs for every poll of every client.
+    task = (VideoTask.objects.filter(pk=pk, api_key_id=api_key_id)
+            .only("id", "created_at", "completed_at", "requested_model", "model", "progress", "prompt",
+                  "remixed_from_id", "seconds", "size", "status", "error_code", "error_message").first())
     return (video_object(task), task.status in ACTIVE_STATUSES) if task is not None else None
 
 
