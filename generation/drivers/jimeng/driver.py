@@ -50,24 +50,10 @@ class JimengDriver:
         self._seen_lock = threading.Lock()
 
     def run(self, task: DriverTask) -> DriverResult:
-        client = None
-        try:
-            region = task.region or getattr(task.credentials, "region", None) or "cn"
-            client = JimengClient(task.credentials, region=region, proxy=task.proxy,
-                                  deadline=task.deadline, clock=self.clock, sleep=self.sleep)
+        with self._client(task) as (client, region):
             if task.kind not in IMAGE_KINDS:
                 raise GenerationBlocked(f"The Jimeng driver does not handle {task.kind!r} jobs yet.")
             return self._image(task, client, region)
-        except ConfigError as err:
-            raise GenerationBlocked(f"The Jimeng driver is misconfigured: {err}",
-                                    upstream_log=client.log if client else None) from None
-        except DriverError as err:
-            if client is not None and not err.upstream_log:
-                err.upstream_log = client.log
-            raise
-        finally:
-            if client is not None:
-                client.close()
 
     # --- images ----------------------------------------------------------------------------------
     def _image(self, task: DriverTask, client: JimengClient, region: str) -> DriverResult:
@@ -172,7 +158,7 @@ class JimengDriver:
 
     def submit_video(self, task: DriverTask, submit_id: str) -> str:
         """Credits, frame uploads, then one generate call; the new job's history id."""
-        with self._video_client(task) as (client, region):
+        with self._client(task) as (client, region):
             req = videos.parse_request(task, region)
             frames = self._read_frames(task)
             if config.get("CREDIT_PRECHECK"):
@@ -211,7 +197,7 @@ class JimengDriver:
         A just-created record can be invisible for a few seconds (§11.2), so the upstream is asked
         for VIDEO_FIND_GRACE seconds before concluding that it never arrived.
         """
-        with self._video_client(task) as (client, _region):
+        with self._client(task) as (client, _region):
             found = self._find(client, videos.upstream_submit_id(submit_id),
                                float(config.get("VIDEO_FIND_GRACE")), raise_errors=True)
             if found is None:
@@ -222,7 +208,7 @@ class JimengDriver:
 
     def poll_video(self, task: DriverTask, upstream_id: str) -> VideoPoll:
         """One get_history_by_ids call, mapped onto the runner's states (jimeng-protocol.md §6.1)."""
-        with self._video_client(task) as (client, _region):
+        with self._client(task) as (client, _region):
             record = videos.fetch(client, upstream_id)
             now = self.clock()
             seen = self._note(upstream_id)
@@ -256,7 +242,7 @@ class JimengDriver:
 
     def download_video(self, task: DriverTask, upstream_id: str) -> OutputFile:
         """The high-bitrate MP4 from get_local_item_list, else the preview MP4 of the record."""
-        with self._video_client(task) as (client, _region):
+        with self._client(task) as (client, _region):
             with self._seen_lock:
                 seen = self._seen.get(upstream_id)
                 record = seen.record if seen is not None else None
@@ -298,7 +284,8 @@ class JimengDriver:
 
     # --- video helpers -----------------------------------------------------------------------------
     @contextmanager
-    def _video_client(self, task: DriverTask):
+    def _client(self, task: DriverTask):
+        """A client for one call of the driver; its exchanges end up on any error it raises."""
         client = None
         try:
             region = task.region or getattr(task.credentials, "region", None) or "cn"
