@@ -24,7 +24,7 @@ from generation.serializers import MAX_INPUT_IMAGES, ImageRequestSerializer
 from generation.views import resolve_model
 from videos import service as video_service
 from videos.models import VideoTask
-from videos.views import MAX_FRAMES, _int, _ratio_resolution
+from videos.fields import MAX_FRAMES, int_field, ratio_resolution
 
 # Extra body fields (the SDK sends them through `extra_body`) that image jobs understand.
 IMAGE_FIELDS = ("n", "size", "ratio", "resolution", "negative_prompt", "sample_strength", "seed")
@@ -174,8 +174,8 @@ def _video_turn(request, data: dict, requested: str, urls, turn: dict) -> ChatTu
                                param="messages")
     if data.get("n") not in (None, 1):
         raise ApiError.invalid("n: a chat turn makes one video.", param="n")
-    seconds = video_service.check_seconds(spec, _int(data, "duration") or _int(data, "seconds"), "duration")
-    ratio, resolution, size = _ratio_resolution(data)
+    seconds = video_service.check_seconds(spec, int_field(data, "duration") or int_field(data, "seconds"), "duration")
+    ratio, resolution, size = ratio_resolution(data)
     frames = [read_url(url, param) for param, url in urls]
     video = video_service.VideoRequest(prompt=turn["prompt"], spec=spec, requested_model=requested or spec.id,
                                        seconds=seconds, ratio=ratio, resolution=resolution, size=size,

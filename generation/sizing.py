@@ -31,9 +31,9 @@ def parse_size(size: str) -> tuple[int, int] | None:
     return width, height
 
 
-def nearest_ratio(width: int, height: int) -> str:
+def nearest_ratio(width: int, height: int, ratios=RATIOS) -> str:
     target = math.log(width / height)
-    return min(RATIOS, key=lambda r: abs(math.log(_ratio_value(r)) - target))
+    return min(ratios, key=lambda r: abs(math.log(_ratio_value(r)) - target))
 
 
 def nearest_resolution(width: int, height: int) -> str:

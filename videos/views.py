@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import base64
-import math
 import time
 
 from adrf.views import APIView as AsyncAPIView
@@ -25,8 +24,8 @@ from api.reads import read
 from generation.inputs import read_upload, read_url
 from generation.media import ranged_response, signed_url
 from generation.service import wait_for
-from generation.sizing import parse_size
 from videos import service
+from videos.fields import MAX_FRAMES, int_field, ratio_resolution, text_field
 from videos.models import ACTIVE_STATUSES, JobStatus, VideoAsset, VideoTask, parse_public_id
 from videos.storage import delete_files
 
@@ -34,65 +33,10 @@ OPENAI_STATUS = {JobStatus.QUEUED: "queued", JobStatus.RUNNING: "in_progress", J
                  JobStatus.FAILED: "failed"}
 V2_STATUS = {JobStatus.QUEUED: "queued", JobStatus.RUNNING: "processing", JobStatus.SUCCEEDED: "succeeded",
              JobStatus.FAILED: "failed"}
-SIZES_720P = {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (720, 720), "4:3": (960, 720), "3:4": (720, 960),
-              "21:9": (1680, 720)}
-MAX_FRAMES = 2
 MAX_LIST = 100
 
 
 # --- request parsing ---------------------------------------------------------------------------
-
-def _text(data, name: str) -> str | None:
-    value = data.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, (str, int, float)):
-        raise ApiError.invalid(f"{name}: expected a string.", param=name)
-    return str(value)
-
-
-def _int(data, name: str) -> int | None:
-    value = _text(data, name)
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        raise ApiError.invalid(f"{name}: expected a whole number of seconds.", param=name) from None
-    if number != int(number):
-        raise ApiError.invalid(f"{name}: expected a whole number of seconds.", param=name)
-    return int(number)
-
-
-def _ratio_resolution(data) -> tuple[str, str, str]:
-    """(ratio, resolution, size string) from `size` (OpenAI) or `ratio`/`resolution` (seeds)."""
-    ratio = _text(data, "ratio")
-    resolution = _text(data, "resolution")
-    size_text = _text(data, "size")
-    if ratio is not None and ratio not in service.VIDEO_RATIOS:
-        raise ApiError.invalid(f"ratio: one of {', '.join(service.VIDEO_RATIOS)}.", param="ratio")
-    if resolution is not None and resolution not in ("720p", "1080p"):
-        raise ApiError.invalid("resolution: 720p or 1080p.", param="resolution")
-    width = height = None
-    if size_text:
-        try:
-            parsed = parse_size(size_text)
-        except ValueError as exc:
-            raise ApiError.invalid(f"size: {exc}", param="size") from None
-        if parsed:
-            width, height = parsed
-            target = math.log(width / height)
-            ratio = ratio or min(service.VIDEO_RATIOS, key=lambda r: abs(
-                math.log(int(r.split(":")[0]) / int(r.split(":")[1])) - target))
-            resolution = resolution or ("1080p" if min(width, height) >= 1080 else "720p")
-    ratio = ratio or "16:9"
-    resolution = resolution or "720p"
-    if width is None:
-        w, h = SIZES_720P[ratio]
-        scale = 1.5 if resolution == "1080p" else 1
-        width, height = int(w * scale), int(h * scale)
-    return ratio, resolution, f"{width}x{height}"
-
 
 def _frames_from(request, data, *, file_fields=None, url_fields=()) -> list[tuple[bytes, str]]:
     files = []
@@ -127,14 +71,14 @@ def _body(request):
 def _parse(request, *, seconds_fields: tuple[str, str], frames) -> service.VideoRequest:
     """What every video surface shares: prompt, model, duration, ratio and resolution."""
     data = _body(request)
-    prompt = _text(data, "prompt")
+    prompt = text_field(data, "prompt")
     if not prompt or not prompt.strip():
         raise ApiError.invalid("prompt: this field is required.", param="prompt", code="missing_required_parameter")
-    requested = _text(data, "model") or ""
+    requested = text_field(data, "model") or ""
     spec = service.resolve_video_model(requested, request.user)
     first, second = seconds_fields
-    seconds = service.check_seconds(spec, _int(data, first) or _int(data, second), first)
-    ratio, resolution, size = _ratio_resolution(data)
+    seconds = service.check_seconds(spec, int_field(data, first) or int_field(data, second), first)
+    ratio, resolution, size = ratio_resolution(data)
     return service.VideoRequest(prompt=prompt, spec=spec, requested_model=requested or spec.id, seconds=seconds,
                                 ratio=ratio, resolution=resolution, size=size, frames=frames(data))
 
@@ -142,7 +86,7 @@ def _parse(request, *, seconds_fields: tuple[str, str], frames) -> service.Video
 def parse_openai(request) -> service.VideoRequest:
     def frames(data):
         reference = data.get("input_reference")
-        if _text(data, "input_reference[file_id]") or (isinstance(reference, dict) and reference.get("file_id")):
+        if text_field(data, "input_reference[file_id]") or (isinstance(reference, dict) and reference.get("file_id")):
             raise ApiError.invalid("input_reference: file ids are not supported here; send the image itself or "
                                    "input_reference[image_url].", param="input_reference")
         url_fields = ["input_reference[image_url]"] + (["input_reference"] if isinstance(reference, (dict, str))
@@ -303,7 +247,7 @@ class VideoContentView(APIView):
 class VideoRemixView(APIView):
     def post(self, request, video_id: str):
         source = own_task(request, video_id)
-        prompt = _text(request.data, "prompt")
+        prompt = text_field(request.data, "prompt")
         if not prompt or not prompt.strip():
             raise ApiError.invalid("prompt: this field is required.", param="prompt",
                                    code="missing_required_parameter")
@@ -326,7 +270,7 @@ class VideoRemixView(APIView):
 class VideoGenerationsSyncView(AsyncAPIView):
     async def post(self, request):
         req = await sync_to_async(parse_seed)(request, url_fields=("file_paths", "filePaths"))
-        response_format = _text(_body(request), "response_format") or "url"
+        response_format = text_field(_body(request), "response_format") or "url"
         if response_format not in ("url", "b64_json"):
             raise ApiError.invalid("response_format: url or b64_json.", param="response_format")
         task = await sync_to_async(service.start)(request, req)
