@@ -1,6 +1,12 @@
-"""Gemini (Playwright) path: per-job overhead with a warm browser against a browser per job, and
-memory (PSS) per concurrent job. The fake page takes `FAKE_DELAY` seconds to "generate"; the
-overhead is everything else (page load, UI steps, download), as a ratio to that delay too.
+"""Gemini (Playwright) path: per-job overhead with the warm shared browser against a browser per job,
+and memory (PSS) per concurrent job. The fake page takes `FAKE_DELAY` seconds to "generate"; the
+overhead is everything else (page load, UI steps, download).
+
+Warm: the driver as a worker runs it, through the machine's browser service. Browser per job: the
+same job code (job.run_job) in this process with a Chromium launched for each job and closed after.
+Memory: PSS of the browser service's tree (service, node driver, Chromium) and of the worker
+cluster, sampled while N jobs run at once; per concurrent job = the service's peak / N, and the
+marginal cost of one more job = (peak at N - idle) / N.
 
     .venv/bin/python -m bench.images_gemini [--quick]
 """
@@ -57,34 +63,64 @@ def tree(pid: int) -> set[int]:
 
 # --- driver alone: warm browser against a browser per job ----------------------------------------
 
-def driver_runs(count: int, cold: bool, fake_url: str) -> list[float]:
+def _setup(fake_url: str) -> None:
     os.environ["GEMINI_UPSTREAM_URL"] = fake_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
     os.environ.setdefault("GATEWAY_VAR_DIR", tempfile.mkdtemp(prefix="gw-bench-gemini-"))
     import django
 
     django.setup()
+
+
+def _task(i: int):
     from accounts.cookies import parse_credentials
     from generation.drivers.base import DriverTask
-    from generation.drivers.gemini import browser
+
+    creds = parse_credentials(gemini_export(f"g.a000{uuid.uuid4().hex}"), provider="gemini")
+    return DriverTask(job_id=str(uuid.uuid4()), kind="generate", model="gemini-image", upstream_model="",
+                      params={"prompt": f"bench {i}", "n": 1}, inputs=[], credentials=creds, proxy="",
+                      region="", deadline=time.time() + 120, workdir=Path(tempfile.mkdtemp()))
+
+
+def warm_runs(count: int, fake_url: str) -> list[float]:
+    _setup(fake_url)
     from generation.drivers.gemini.driver import GeminiDriver
 
     driver = GeminiDriver()
     times = []
-    for i in range(count + 1):  # the first run only starts the browser (warm mode) and is not counted
-        creds = parse_credentials(gemini_export(f"g.a000{uuid.uuid4().hex}"), provider="gemini")
-        task = DriverTask(job_id=str(uuid.uuid4()), kind="generate", model="gemini-image", upstream_model="",
-                          params={"prompt": f"bench {i}", "n": 1}, inputs=[], credentials=creds, proxy="",
-                          region="", deadline=time.time() + 120, workdir=Path(tempfile.mkdtemp()))
+    for i in range(count + 1):  # the first run starts the service and its browser: not counted
         started = time.perf_counter()
-        driver.run(task)
-        elapsed = time.perf_counter() - started
-        if cold:
-            browser.shutdown()
-        if i or cold:
-            times.append(elapsed)
-    browser.shutdown()
-    return times[:count]
+        driver.run(_task(i))
+        if i:
+            times.append(time.perf_counter() - started)
+    return times
+
+
+def browser_per_job_runs(count: int, fake_url: str) -> list[float]:
+    _setup(fake_url)
+    from playwright.async_api import async_playwright
+
+    from generation.drivers.gemini import selectors
+    from generation.drivers.gemini.job import run_job
+
+    cfg = selectors.load()
+
+    async def go() -> list[float]:
+        times = []
+        async with async_playwright() as pw:
+            for i in range(count):
+                started = time.perf_counter()
+                browser = await pw.chromium.launch(executable_path=cfg.chromium_path, headless=cfg.HEADLESS,
+                                                   args=list(cfg.EXTRA_LAUNCH_ARGS))
+                try:
+                    await run_job(browser, task=_task(i), cfg=cfg, cancel=__import__("threading").Event(),
+                                  warm=False)
+                finally:
+                    await browser.close()
+                times.append(time.perf_counter() - started)
+        return times
+
+    return asyncio.run(go())
 
 
 def driver_overhead(quick: bool) -> dict:
@@ -96,8 +132,8 @@ def driver_overhead(quick: bool) -> dict:
     try:
         wait_http(f"http://127.0.0.1:{port}/_fake/state")
         url = f"http://127.0.0.1:{port}"
-        warm = driver_runs(count, cold=False, fake_url=url)
-        cold = driver_runs(count, cold=True, fake_url=url)
+        warm = warm_runs(count, fake_url=url)
+        cold = browser_per_job_runs(count, fake_url=url)
     finally:
         fake.terminate()
         fake.wait()
@@ -131,6 +167,19 @@ async def fire(stack: Stack, key: str, count: int, concurrency: int) -> list[flo
     return latencies
 
 
+def service_pids() -> set[int]:
+    """The browser service (started by a worker on its first Gemini job) and its node + Chromium."""
+    out = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if b"gemini_browser" in Path(f"/proc/{entry}/cmdline").read_bytes():
+                    out |= tree(int(entry))
+            except OSError:
+                pass
+    return out
+
+
 def gateway_bench(quick: bool) -> dict:
     levels = (1, 2) if quick else (1, 2, 4)
     workers = max(levels)
@@ -139,15 +188,21 @@ def gateway_bench(quick: bool) -> dict:
         key = stack.setup_pool([{"name": f"g{i}", "provider": "gemini", "max_concurrency": 1,
                                  "credentials": gemini_export(f"g.a000{uuid.uuid4().hex}")} for i in range(workers)])
         cluster = stack.procs["cluster"].pid
-        asyncio.run(fire(stack, key, workers, workers))  # every worker starts its browser once
-        idle = sum(pss_mb(p) for p in tree(cluster))
+        asyncio.run(fire(stack, key, workers, workers))  # starts the browser service and warms it
+
+        def measure() -> tuple[float, float]:
+            browser = service_pids()
+            return (sum(pss_mb(p) for p in browser),
+                    sum(pss_mb(p) for p in tree(cluster) - browser))
+
+        idle_service, idle_cluster = measure()
         for level in levels:
-            samples: list[float] = []
+            samples: list[tuple[float, float]] = []
 
             async def run_and_sample():
                 async def sample():
                     while True:
-                        samples.append(await asyncio.to_thread(lambda: sum(pss_mb(p) for p in tree(cluster))))
+                        samples.append(await asyncio.to_thread(measure))
                         await asyncio.sleep(0.25)
 
                 sampler = asyncio.create_task(sample())
@@ -157,12 +212,17 @@ def gateway_bench(quick: bool) -> dict:
 
             lat = asyncio.run(run_and_sample())
             over = [t - FAKE_DELAY for t in lat]
-            peak = max(samples) if samples else idle
+            peak_service = max((s for s, _ in samples), default=idle_service)
+            peak_cluster = max((c for _, c in samples), default=idle_cluster)
             out[f"concurrency_{level}"] = {
                 "requests": len(lat), "overhead_p50_s": percentile(over, 50), "overhead_p95_s": percentile(over, 95),
-                "cluster_pss_peak_mb": peak, "pss_per_concurrent_job_mb": peak / level,
+                "browser_service_pss_peak_mb": peak_service,
+                "pss_per_concurrent_job_mb": peak_service / level,
+                "marginal_pss_per_job_mb": (peak_service - idle_service) / level,
+                "worker_cluster_pss_peak_mb": peak_cluster,
             }
-        out["cluster_pss_idle_warm_mb"] = idle
+        out["browser_service_pss_idle_warm_mb"] = idle_service
+        out["worker_cluster_pss_idle_mb"] = idle_cluster
     return out
 
 

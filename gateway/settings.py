@@ -202,6 +202,9 @@ GEMINI_UPSTREAM_URL = env_str("GEMINI_UPSTREAM_URL", "https://gemini.google.com"
 GEMINI_OVERRIDES = env_json("GEMINI_OVERRIDES", {})
 # Debian's Chromium; Playwright's own browser download is never used.
 CHROMIUM_PATH = env_str("CHROMIUM_PATH", "/usr/bin/chromium")
+# The machine's Gemini browser service (one Chromium for every worker) exits after this long
+# without a job; the next job starts it again (about a second and a half).
+GEMINI_BROWSER_IDLE_SECONDS = env_float("GEMINI_BROWSER_IDLE_SECONDS", 900.0)
 
 Q_WORKERS = env_int("Q_WORKERS", 4)
 _queue_timeout = max(IMAGE_JOB_TIMEOUT, VIDEO_JOB_TIMEOUT) + LEASE_GRACE_SECONDS

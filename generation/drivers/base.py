@@ -86,6 +86,18 @@ class DriverError(Exception):
         self.artifacts = artifacts or []
         self.credentials = credentials
 
+    def __reduce__(self):
+        # Errors cross a process boundary (the Gemini browser service answers with them); the
+        # default reduce would call __init__ with positional args only and lose every field.
+        return _rebuild_error, (type(self), self.args, self.__dict__)
+
+
+def _rebuild_error(cls, args, state):
+    err = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
+
 
 class CredentialsRejected(DriverError):
     """Signed out / login error: the account is expired and the job moves on."""

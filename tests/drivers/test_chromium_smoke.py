@@ -4,12 +4,13 @@ Playwright only promises to work with the Chromium it pins; Debian's is a differ
 security updates move under us (django-stack.md §2.1). This test runs every call the driver makes
 (launch options, context options, cookies in both forms, locators with role/regex/has-text
 selectors, the in-page probe, file chooser, hover + download, context.request with redirects,
-screenshot, content, cookies read-back) on a browser thread exactly like the driver's, against a
-tiny local page, and reports the browser version.
+screenshot, content, cookies read-back) with the async API on one event loop, exactly like the
+browser service, against a tiny local page, and reports the browser version.
 """
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import io
 import logging
@@ -21,9 +22,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from generation.drivers.gemini import browser as browser_host
 from generation.drivers.gemini import selectors
 from generation.drivers.gemini.answers import PROBE_JS, probe_args
+from generation.drivers.gemini.pinned import pinned_chromium_version
 
 CHROMIUM = "/usr/bin/chromium"
 logger = logging.getLogger(__name__)
@@ -117,23 +118,23 @@ def site():
     server.server_close()
 
 
-def _exercise(browser, base: str, upload: Path) -> dict:
-    """Runs on the host's browser thread, like driver._job."""
+async def _exercise(browser, base: str, upload: Path) -> dict:
+    """Runs on an event loop with the async API, like the browser service's jobs."""
     cfg = selectors.load()
     out = {"version": browser.version, "connected": browser.is_connected()}
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US", accept_downloads=True,
+    context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US", accept_downloads=True,
                                   user_agent="Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0.0.0 Safari/537.36",
                                   timezone_id="UTC")
     try:
         context.set_default_timeout(10_000)
         context.set_default_navigation_timeout(10_000)
-        context.add_cookies([
+        await context.add_cookies([
             {"name": "__Secure-1PSID", "value": "smoke-psid", "domain": "127.0.0.1", "path": "/", "expires": -1,
              "httpOnly": True, "secure": True, "sameSite": "None"},
             {"name": "__Host-GAPS", "value": "host-only", "domain": "127.0.0.1", "path": "/", "expires": -1,
              "httpOnly": True, "secure": True, "sameSite": "Lax"},
         ])
-        page = context.new_page()
+        page = await context.new_page()
         events: dict[str, list] = {"console": [], "nav": [], "response": []}
         page.on("console", lambda m: events["console"].append(f"{m.type}: {m.text}"))
         page.on("pageerror", lambda e: events["console"].append(f"error: {e}"))
@@ -143,37 +144,37 @@ def _exercise(browser, base: str, upload: Path) -> dict:
         page.on("request", lambda r: r.is_navigation_request() and r.frame == page.main_frame
                 and events["nav"].append(r.url))
 
-        response = page.goto(base + "/app?hl=en", wait_until="domcontentloaded", timeout=10_000)
+        response = await page.goto(base + "/app?hl=en", wait_until="domcontentloaded", timeout=10_000)
         out["status"] = response.status
-        page.wait_for_load_state("domcontentloaded", timeout=5_000)
+        await page.wait_for_load_state("domcontentloaded", timeout=5_000)
 
         composer = page.locator(cfg.COMPOSER).or_(page.locator("a[aria-label='Sign in']")).first
-        composer.wait_for(state="visible", timeout=5_000)
-        out["role_item_visible"] = page.locator(cfg.IMAGE_TOOL_ITEM).first.is_visible()
+        await composer.wait_for(state="visible", timeout=5_000)
+        out["role_item_visible"] = await page.locator(cfg.IMAGE_TOOL_ITEM).first.is_visible()
         tools = page.locator('button:has-text("Tools")')
-        out["tools_count"] = tools.count()
+        out["tools_count"] = await tools.count()
         item = page.locator(cfg.IMAGE_TOOL_ITEM).first
-        out["disabled"] = item.is_disabled()
-        item.click(timeout=5_000)
-        out["checked"] = item.get_attribute("aria-checked")
+        out["disabled"] = await item.is_disabled()
+        await item.click(timeout=5_000)
+        out["checked"] = await item.get_attribute("aria-checked")
 
         # The probe: immediate answer, then a wait that ends on a DOM change.
         args = probe_args(cfg, base=0, last="", slice_ms=2000)
-        first = page.evaluate(PROBE_JS, args)
+        first = await page.evaluate(PROBE_JS, args)
         started = time.time()
-        second = page.evaluate(PROBE_JS, {**args, "last": first["key"]})
+        second = await page.evaluate(PROBE_JS, {**args, "last": first["key"]})
         out["probe"] = (first["turns"], len(first["turn"]["images"]), second["key"] != first["key"] or
                         time.time() - started >= 1.9)
 
         editor = page.locator(cfg.COMPOSER).first
-        editor.click(timeout=5_000)
-        editor.fill("Generate an image of a smoke test", timeout=5_000)
-        page.locator(cfg.SEND_BUTTON).first.wait_for(state="visible", timeout=5_000)
-        editor.fill("", timeout=5_000)
-        editor.press_sequentially("typed", timeout=5_000)
-        editor.press("End", timeout=5_000)
-        page.keyboard.press("Escape")
-        out["typed"] = page.evaluate("() => document.querySelector('.ql-editor').innerText.trim()")
+        await editor.click(timeout=5_000)
+        await editor.fill("Generate an image of a smoke test", timeout=5_000)
+        await page.locator(cfg.SEND_BUTTON).first.wait_for(state="visible", timeout=5_000)
+        await editor.fill("", timeout=5_000)
+        await editor.press_sequentially("typed", timeout=5_000)
+        await editor.press("End", timeout=5_000)
+        await page.keyboard.press("Escape")
+        out["typed"] = await page.evaluate("() => document.querySelector('.ql-editor').innerText.trim()")
 
         choosers = []
 
@@ -181,53 +182,53 @@ def _exercise(browser, base: str, upload: Path) -> dict:
             choosers.append(chooser)
 
         page.on("filechooser", on_chooser)
-        page.locator(cfg.UPLOAD_MENU_BUTTON).first.click(timeout=5_000)
+        await page.locator(cfg.UPLOAD_MENU_BUTTON).first.click(timeout=5_000)
         try:
-            page.wait_for_event("filechooser", timeout=5_000)
+            await page.wait_for_event("filechooser", timeout=5_000)
         except Exception:
             pass
         page.remove_listener("filechooser", on_chooser)
         chooser = choosers[0]
         out["multiple"] = chooser.is_multiple()
-        chooser.set_files([{"name": "ref.png", "mimeType": "image/png", "buffer": upload.read_bytes()}])
-        page.wait_for_function("([css, n]) => document.querySelectorAll(css).length >= n",
+        await chooser.set_files([{"name": "ref.png", "mimeType": "image/png", "buffer": upload.read_bytes()}])
+        await page.wait_for_function("([css, n]) => document.querySelectorAll(css).length >= n",
                                arg=[cfg.PREVIEW_CHIP, 1], timeout=5_000)
-        out["chip"] = page.locator(cfg.PREVIEW_CHIP).first.inner_text()
+        out["chip"] = await page.locator(cfg.PREVIEW_CHIP).first.inner_text()
 
         scope = page.locator(cfg.RESPONSE_TURN).nth(0).locator(cfg.IMAGE_SCOPE[0]).nth(0)
-        out["parent_count"] = scope.count()
-        scope.locator("img").first.hover(timeout=5_000)
+        out["parent_count"] = await scope.count()
+        await scope.locator("img").first.hover(timeout=5_000)
         got = []
 
         def on_download(download):
             got.append(download)
 
         page.on("download", on_download)
-        scope.locator(cfg.DOWNLOAD_BUTTON).first.click(timeout=5_000)
+        await scope.locator(cfg.DOWNLOAD_BUTTON).first.click(timeout=5_000)
         if not got:
             try:
-                page.wait_for_event("download", timeout=5_000)
+                await page.wait_for_event("download", timeout=5_000)
             except Exception:
                 pass
         page.remove_listener("download", on_download)
         download = got[0]
-        out["download_failure"] = download.failure()
+        out["download_failure"] = await download.failure()
         out["download_name"] = download.suggested_filename
-        out["download_bytes"] = Path(download.path()).read_bytes()
+        out["download_bytes"] = Path(await download.path()).read_bytes()
 
-        fetched = context.request.get(base + "/img=s0", headers={"Referer": base + "/"}, timeout=5_000,
+        fetched = await context.request.get(base + "/img=s0", headers={"Referer": base + "/"}, timeout=5_000,
                                       max_redirects=10)
-        out["fetched"] = (fetched.status, fetched.headers.get("content-type"), fetched.body())
+        out["fetched"] = (fetched.status, fetched.headers.get("content-type"), await fetched.body())
 
-        out["screenshot"] = page.screenshot(timeout=5_000, animations="disabled")
-        out["html_has_editor"] = "ql-editor" in page.content()
+        out["screenshot"] = await page.screenshot(timeout=5_000, animations="disabled")
+        out["html_has_editor"] = "ql-editor" in await page.content()
         out["closed"] = page.is_closed()
-        out["cookies"] = {c["name"]: c["value"] for c in context.cookies()}
+        out["cookies"] = {c["name"]: c["value"] for c in await context.cookies()}
         out["console"] = events["console"]
         out["nav"] = events["nav"]
         out["contexts_during"] = len(browser.contexts)
     finally:
-        context.close()
+        await context.close()
     out["contexts_after"] = len(browser.contexts)
     return out
 
@@ -236,13 +237,21 @@ def test_driver_playwright_surface_on_debian_chromium(site, tmp_path, settings):
     settings.GEMINI_OVERRIDES = {}
     upload = tmp_path / "ref.png"
     upload.write_bytes(_png((32, 32)))
-    host = browser_host.BrowserHost(CHROMIUM, True, ("--disable-blink-features=AutomationControlled",))
-    try:
-        out = host.submit(lambda browser: _exercise(browser, site, upload)).result(timeout=60)
-    finally:
-        host.stop()
+    cfg = selectors.load()
 
-    print(f"Debian Chromium {out['version']}; Playwright pins {browser_host.pinned_chromium_version()}")
+    async def run() -> dict:
+        from playwright.async_api import async_playwright
+
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                               args=list(cfg.EXTRA_LAUNCH_ARGS))  # the service's launch
+            try:
+                return await asyncio.wait_for(_exercise(browser, site, upload), 60)
+            finally:
+                await browser.close()
+
+    out = asyncio.run(run())
+    print(f"Debian Chromium {out['version']}; Playwright pins {pinned_chromium_version()}")
     logger.info("browser.version = %s", out["version"])
     assert out["version"].split(".")[0].isdigit() and out["connected"]
     assert out["status"] == 200

@@ -36,7 +36,7 @@ from generation.drivers.base import (
     RateLimited,
     UpstreamFailure,
 )
-from generation.drivers.gemini import browser as browser_host
+from generation.drivers.gemini import client as browser_service
 from generation.drivers.gemini.driver import GeminiDriver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +53,6 @@ def fake():
     server = FakeGemini(delay_seconds=0.3, jump_back_after=0.3, progress_interval=0.1).start()
     yield server
     server.stop()
-    browser_host.shutdown()
 
 
 @pytest.fixture(autouse=True)
@@ -253,16 +252,17 @@ def test_deadline_gives_artifacts_and_the_next_job_works(fake, driver):
     assert "model-response" in html and secret_psid not in html and '"SNlM0e": "[redacted]"' in html
     assert "waiting for the answer" in artifacts["console"].data.decode()
 
-    host = browser_host.current_host()
-    launches = host.launches
+    before = browser_service.status()
     result = driver.run(make_task("Generate an image of a clock"))
     assert result.files and result.meta["warm_browser"] is True
-    assert host.launches == launches  # same warm browser, no relaunch
-    assert host.submit(lambda b: len(b.contexts)).result(10) == 0  # every job's context was closed
+    after = browser_service.status()
+    assert after["pid"] == before["pid"] and after["launches"] == before["launches"]  # same warm browser
+    assert after["contexts"] == 0 and after["running"] == 0  # every job's context was closed
 
 
 def test_sigalrm_in_the_main_thread_stops_the_browser_job(fake, driver):
-    """django-q2's timeout is a SIGALRM in the worker's main thread; the browser thread must stop too."""
+    """django-q2's timeout is a SIGALRM in the worker's main thread; the job in the browser service
+    must stop too (the worker's connection closes, the service closes the job's context)."""
 
     class Alarm(Exception):
         pass
@@ -278,10 +278,11 @@ def test_sigalrm_in_the_main_thread_stops_the_browser_job(fake, driver):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+    wait_for_service(lambda st: st["contexts"] == 0 and st["running"] == 0, "the stopped job's context to close")
     started = time.time()
     result = driver.run(make_task("Generate an image of a train"))
     assert result.files
-    assert time.time() - started < 10  # the stopped job did not hold the browser thread
+    assert time.time() - started < 10  # the stopped job did not hold the browser
 
 
 @pytest.mark.django_db
@@ -293,7 +294,7 @@ def test_orm_works_in_the_main_thread_while_the_browser_stays_warm(fake, driver)
     assert result.files
     # The runner does exactly this right after driver.run(): ORM calls in the same thread.
     assert Account.objects.count() == 0
-    assert browser_host.current_host() is not None
+    assert browser_service.status() is not None
     assert threading.current_thread() is threading.main_thread()
 
 
@@ -310,7 +311,7 @@ KILL_CHILD = textwrap.dedent("""
                       credentials=creds, proxy="", region="", deadline=time.time() + 120,
                       workdir=Path(tempfile.mkdtemp()))
     GeminiDriver().run(task)
-""")
+""")  # a worker of its own, sharing the test process's browser service (same settings)
 
 
 def _children() -> dict[int, list[int]]:
@@ -343,7 +344,26 @@ def _alive(pid: int) -> bool:
     return "\nState:\tZ" not in status
 
 
-def test_killed_worker_leaves_no_browser_behind(fake):
+def wait_for_service(predicate, message: str, timeout: float = 15.0) -> dict:
+    deadline = time.time() + timeout
+    while True:
+        status = browser_service.status()
+        if status is not None and predicate(status):
+            return status
+        if time.time() > deadline:
+            raise AssertionError(f"timed out waiting for {message}: {status}")
+        time.sleep(0.1)
+
+
+def _browser_processes(pid: int) -> list[int]:
+    return [p for p in _descendants(pid) if _alive(p)]
+
+
+def test_killed_worker_closes_its_context_and_the_browser_stays_warm(fake, driver):
+    """A worker SIGKILLed mid-job: the service notices the dropped connection and closes the job's
+    context (its renderer goes with it); the shared browser keeps serving."""
+    driver.run(make_task("Generate an image of a warm-up"))
+    before = browser_service.status()
     psid = new_psid()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "GEMINI_UPSTREAM_URL": fake.url,
            "CHROMIUM_PATH": CHROMIUM}
@@ -351,16 +371,29 @@ def test_killed_worker_leaves_no_browser_behind(fake):
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         fake.wait_for(lambda s: any(x["psid"] == psid for x in s["submissions"]), timeout=30)
-        family = _descendants(child.pid)
-        names = {Path(f"/proc/{p}/comm").read_text().strip() for p in family if _alive(p)}
-        assert any("chrom" in n for n in names) and any(n.startswith("node") for n in names), names
+        assert browser_service.status()["contexts"] == 1
     finally:
         child.kill()
         child.wait(10)
+    after = wait_for_service(lambda st: st["contexts"] == 0 and st["running"] == 0, "the killed job's context")
+    assert after["pid"] == before["pid"] and after["launches"] == before["launches"]
+    assert driver.run(make_task("Generate an image of a boat")).meta["warm_browser"] is True
+
+
+def test_killed_service_leaves_no_browser_behind_and_is_restarted(fake, driver):
+    driver.run(make_task("Generate an image of a warm-up"))
+    service = browser_service.status()["pid"]
+    family = _browser_processes(service)
+    names = {Path(f"/proc/{p}/comm").read_text().strip() for p in family}
+    assert any("chrom" in n for n in names) and any(n.startswith("node") for n in names), names
+    os.kill(service, signal.SIGKILL)
     deadline = time.time() + 10
     while time.time() < deadline and any(_alive(p) for p in family):
         time.sleep(0.1)
-    assert not [p for p in family if _alive(p)], "browser processes outlived the killed worker"
+    assert not [p for p in family if _alive(p)], "browser processes outlived the killed service"
+    result = driver.run(make_task("Generate an image of a phoenix"))  # a new service, a new browser
+    assert result.files and result.meta["warm_browser"] is False
+    assert browser_service.status()["pid"] != service
 
 
 def test_missing_chromium_is_a_clear_operator_error(fake, driver, settings):
@@ -368,4 +401,4 @@ def test_missing_chromium_is_a_clear_operator_error(fake, driver, settings):
     with pytest.raises(UpstreamFailure) as info:
         driver.run(make_task("Generate an image of a cat"))
     assert info.value.code == "browser_unavailable" and not info.value.failover
-    browser_host.shutdown()
+    assert "/nonexistent/chromium" in info.value.message

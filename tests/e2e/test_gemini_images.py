@@ -15,6 +15,7 @@ from PIL import Image
 
 from accounts.models import Account
 from generation import catalog
+from generation.drivers.gemini import client as browser_service
 from generation.housekeeping import reap
 from generation.models import FailureArtifact, Generation
 from generation.service import create_job
@@ -110,6 +111,18 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def renderer_pids(service_pid: int) -> set[int]:
+    found = set()
+    for pid in descendants(service_pid):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                if b"--type=renderer" in handle.read():
+                    found.add(pid)
+        except OSError:
+            pass
+    return found
+
+
 def is_chromium(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
@@ -136,16 +149,24 @@ def test_timeout_leaves_artifacts_and_a_healthy_worker(live_gateway, transaction
 
 
 def test_sigkilled_worker_leaves_no_chromium_and_the_job_ends(live_gateway, transactional_db, fake_gemini):
+    """The worker dies mid-job: the machine's browser service sees its connection drop and closes the
+    job's context (and with it the job's renderer); the shared browser stays up for other jobs."""
     account, _ = gemini_account("gm-kill")
     fake_gemini.set_delay(30)
     job = create_job(api_key=None, spec=catalog.resolve("gemini-image"), kind="generate",
                      params={"prompt": "long one"}, timeout=15)
     wait_until(lambda: Generation.objects.get(pk=job.pk).status == "running", 20, message="the job to start")
     pid = int(Generation.objects.get(pk=job.pk).worker.rsplit(":", 1)[1])
-    browsers = wait_until(lambda: {p for p in descendants(pid) if is_chromium(p)}, 20, 0.2, "the browser")
+    service = wait_until(lambda: (browser_service.status() or {}).get("contexts") == 1 and browser_service.status(),
+                         20, 0.2, "the job's browser context")
+    wait_until(lambda: len(renderer_pids(service["pid"])) > browser_service.status()["spares"], 10, 0.2,
+               "the job's renderer")
     os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: not any(os.path.exists(f"/proc/{p}") and is_chromium(p) for p in browsers), 15, 0.2,
-               "Chromium to exit with its worker")
+    wait_until(lambda: browser_service.status()["contexts"] == 0, 15, 0.2, "the service to close the context")
+    # Only the spare context made for the next job may keep a renderer.
+    wait_until(lambda: len(renderer_pids(service["pid"])) <= browser_service.status()["spares"], 15, 0.2,
+               "the job's renderer to exit")
+    assert browser_service.status()["pid"] == service["pid"]  # the shared browser is still serving
     fake_gemini.set_delay(0.3)
 
     def ended():

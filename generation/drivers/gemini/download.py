@@ -46,31 +46,31 @@ def with_size(url: str, suffix: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
-def fetch_full_size(request, candidates: list[str], cfg, ms, *, referer: str, suffixes=None) -> OutputFile | None:
+async def fetch_full_size(request, candidates: list[str], cfg, ms, *, referer: str, suffixes=None) -> OutputFile | None:
     """Try each candidate URL with each size option; the first real image wins."""
     suffixes = cfg.FULL_SIZE_SUFFIXES if suffixes is None else suffixes
     for url in candidates:
         for suffix in suffixes:
             target = with_size(url, suffix) if suffix else url
-            found = _get(request, target, lambda: ms(cfg.DOWNLOAD_REQUEST_TIMEOUT), referer)
+            found = await _get(request, target, lambda: ms(cfg.DOWNLOAD_REQUEST_TIMEOUT), referer)
             if found is not None:
                 return found
     return None
 
 
-def _get(request, url: str, timeout_ms, referer: str) -> OutputFile | None:
-    from playwright.sync_api import Error as PlaywrightError
+async def _get(request, url: str, timeout_ms, referer: str) -> OutputFile | None:
+    from playwright.async_api import Error as PlaywrightError
 
     for _ in range(MAX_TEXT_HOPS):
         try:
-            response = request.get(url, headers={"Referer": referer}, timeout=timeout_ms(), max_redirects=10)
+            response = await request.get(url, headers={"Referer": referer}, timeout=timeout_ms(), max_redirects=10)
         except PlaywrightError as exc:
             logger.info("gemini image fetch failed: %s", _clip(str(exc)))
             return None
         if response.status != 200:
             logger.info("gemini image fetch answered HTTP %s for %s", response.status, _strip_query(url))
             return None
-        body = response.body()
+        body = await response.body()
         kind = (response.headers.get("content-type") or "").split(";")[0].strip().lower()
         if kind.startswith("text/"):
             text = body.decode("utf-8", "replace").strip()

@@ -1,4 +1,4 @@
-"""The Gemini web flow for one job, run on the browser thread (gemini-web.md §1.7, §2.3-2.5).
+"""The Gemini web flow for one job, run in the browser service's event loop (gemini-web.md §1.7, §2.3-2.5).
 
 Open the app, make sure the account is signed in, clear overlays, switch the image tool on, attach
 the reference images for edits, send the prompt, wait for the answer, fetch the images at full
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
-from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from generation.drivers.base import (
     CredentialsRejected,
@@ -51,7 +51,7 @@ class Round:
 
 
 class Session:
-    """One job's page. Built by the driver on the browser thread; not thread-safe."""
+    """One job's page. Built by the browser service for one job; every step is a coroutine."""
 
     def __init__(self, page, context, cfg, task, cancel, trail: list[str]):
         self.page = page
@@ -102,10 +102,10 @@ class Session:
             found = part if found is None else found.or_(part)
         return found
 
-    def visible(self, selectors) -> bool:
+    async def visible(self, selectors) -> bool:
         try:
             loc = self.loc(selectors)
-            return any(loc.nth(i).is_visible() for i in range(min(loc.count(), 5)))
+            return any([await loc.nth(i).is_visible() for i in range(min(await loc.count(), 5))])
         except PlaywrightError:
             return False
 
@@ -118,19 +118,19 @@ class Session:
         except PlaywrightError:
             pass
 
-    def probe(self, base: int, last: str | None, slice_s: float | None = None) -> dict:
+    async def probe(self, base: int, last: str | None, slice_s: float | None = None) -> dict:
         cfg = self.cfg
         slice_ms = min(slice_s or cfg.PROBE_SLICE, max(0.05, self.left())) * 1000
         args = answers.probe_args(cfg, base, last, slice_ms)
         self.check()
         try:
-            return self.page.evaluate(answers.PROBE_JS, args)
+            return await self.page.evaluate(answers.PROBE_JS, args)
         except PlaywrightError as exc:
             if any(m in str(exc) for m in _NAVIGATED):
                 # The page navigated (e.g. to a sign-in page) while the probe was waiting.
                 self.guard_url(history=True)
                 try:
-                    self.page.wait_for_load_state("domcontentloaded", timeout=self.ms(self.cfg.NAVIGATION_TIMEOUT))
+                    await self.page.wait_for_load_state("domcontentloaded", timeout=self.ms(self.cfg.NAVIGATION_TIMEOUT))
                 except PlaywrightTimeout:
                     pass
                 self.guard_url()
@@ -163,19 +163,19 @@ class Session:
         # A derived sign-in host equal to the app's own host says nothing by itself.
         return {h for h in self.cfg.signin_hosts if h != self.cfg.app_host}
 
-    def guard_signed_out(self) -> None:
+    async def guard_signed_out(self) -> None:
         self.guard_url()
-        if self.visible(self.cfg.SIGNIN_LINK):
+        if await self.visible(self.cfg.SIGNIN_LINK):
             raise CredentialsRejected("Gemini shows a 'Sign in' link: the account's cookies are no longer "
                                       "signed in.")
 
     # --- steps ------------------------------------------------------------------------------
 
-    def open_app(self) -> None:
+    async def open_app(self) -> None:
         cfg = self.cfg
         self.enter("opening the app")
         try:
-            response = self.page.goto(cfg.app_url, wait_until="domcontentloaded",
+            response = await self.page.goto(cfg.app_url, wait_until="domcontentloaded",
                                       timeout=self.ms(cfg.NAVIGATION_TIMEOUT))
         except PlaywrightError:
             self.guard_url(history=True)  # a redirect to an unreachable sign-in host fails the navigation
@@ -189,174 +189,174 @@ class Session:
         self.enter("waiting for the app")
         ready = self.loc(cfg.COMPOSER).or_(self.loc(cfg.SIGNIN_LINK)).first
         try:
-            ready.wait_for(state="visible", timeout=self.ms(cfg.APP_READY_TIMEOUT))
+            await ready.wait_for(state="visible", timeout=self.ms(cfg.APP_READY_TIMEOUT))
         except PlaywrightTimeout:
-            self.guard_signed_out()
+            await self.guard_signed_out()
             raise
-        self.guard_signed_out()
+        await self.guard_signed_out()
 
-    def top_dialog(self):
+    async def top_dialog(self):
         """The visible dialog on top (the CDK container stacks them in DOM order), or None."""
         dialogs = self.loc(self.cfg.OVERLAY_PANE)
         try:
-            for i in reversed(range(min(dialogs.count(), 10))):
-                if dialogs.nth(i).is_visible():
+            for i in reversed(range(min(await dialogs.count(), 10))):
+                if await dialogs.nth(i).is_visible():
                     return dialogs.nth(i)
         except PlaywrightError:
             pass
         return None
 
-    def dismiss_overlays(self, agree: bool = False) -> None:
+    async def dismiss_overlays(self, agree: bool = False) -> None:
         """Close promo / first-visit dialogs, top one first; with agree, accept the upload terms."""
         cfg = self.cfg
         for _ in range(4):
-            top = self.top_dialog()
+            top = await self.top_dialog()
             if top is None:
                 return
             target = None
-            if agree and top.locator(cfg.UPLOAD_AGREE_BUTTON).count():
+            if agree and await top.locator(cfg.UPLOAD_AGREE_BUTTON).count():
                 self.enter("accepting the upload terms")
                 target = top.locator(cfg.UPLOAD_AGREE_BUTTON).first
             else:
                 self.enter("dismissing an overlay")
                 buttons = top.locator(cfg.OVERLAY_DISMISS)
-                for i in range(min(buttons.count(), 5)):
-                    if buttons.nth(i).is_visible():
+                for i in range(min(await buttons.count(), 5)):
+                    if await buttons.nth(i).is_visible():
                         target = buttons.nth(i)
                         break
             try:
                 if target is None:
                     raise PlaywrightError("no dismiss button")
-                target.click(timeout=self.ms(3))
+                await target.click(timeout=self.ms(3))
             except PlaywrightError:
-                self.page.keyboard.press("Escape")  # closes the top dialog
+                await self.page.keyboard.press("Escape")  # closes the top dialog
             try:
-                top.wait_for(state="hidden", timeout=self.ms(3))
+                await top.wait_for(state="hidden", timeout=self.ms(3))
             except PlaywrightTimeout:
                 pass
 
-    def click(self, locator, timeout: float | None = None) -> None:
+    async def click(self, locator, timeout: float | None = None) -> None:
         """Click, clearing a dialog that popped up over the target meanwhile (§5.3 "Overlays")."""
         limit = self.cfg.ACTION_TIMEOUT if timeout is None else timeout
         first_try = min(limit, self.cfg.CLICK_FIRST_TRY)
         try:
-            locator.click(timeout=self.ms(first_try))
+            await locator.click(timeout=self.ms(first_try))
             return
         except PlaywrightTimeout:
-            if self.top_dialog() is not None:
-                self.dismiss_overlays()
+            if await self.top_dialog() is not None:
+                await self.dismiss_overlays()
             elif limit <= first_try:
                 raise
-        locator.click(timeout=self.ms(max(1.0, limit - first_try)))
+        await locator.click(timeout=self.ms(max(1.0, limit - first_try)))
 
-    def optional_steps(self) -> None:
+    async def optional_steps(self) -> None:
         cfg = self.cfg
         if cfg.TEMPORARY_CHAT:
             self.enter("switching to a temporary chat")
             button = self.loc(cfg.TEMPORARY_CHAT_BUTTON).first
             try:
-                if button.get_attribute("aria-pressed", timeout=self.ms(cfg.ACTION_TIMEOUT)) != "true":
-                    self.click(button)
+                if await button.get_attribute("aria-pressed", timeout=self.ms(cfg.ACTION_TIMEOUT)) != "true":
+                    await self.click(button)
             except PlaywrightError:
                 logger.warning("gemini: no temporary-chat button; continuing in a normal chat")
         if cfg.MODE:
             self.enter(f"choosing the {cfg.MODE} mode")
             try:
-                self.click(self.loc(cfg.MODE_BUTTON).first)
-                self.click(self.loc(cfg.MODE_ITEM.format(mode=re.escape(cfg.MODE))).first)
+                await self.click(self.loc(cfg.MODE_BUTTON).first)
+                await self.click(self.loc(cfg.MODE_ITEM.format(mode=re.escape(cfg.MODE))).first)
             except PlaywrightError:
                 logger.warning("gemini: could not choose mode %s; continuing", cfg.MODE)
-                self.page.keyboard.press("Escape")
+                await self.page.keyboard.press("Escape")
 
-    def choose_image_tool(self) -> bool:
+    async def choose_image_tool(self) -> bool:
         """Tools -> "Create image". Best effort, like every project that drives the UI."""
         cfg = self.cfg
         self.enter("choosing the image tool")
-        if self.visible(cfg.IMAGE_TOOL_ACTIVE):
+        if await self.visible(cfg.IMAGE_TOOL_ACTIVE):
             return True
-        if self.visible(cfg.IMAGE_TOOL_PILL) and self._image_tool_pill():
+        if await self.visible(cfg.IMAGE_TOOL_PILL) and await self._image_tool_pill():
             return True  # the seed's order: landing pill, then the tools menu
         item = self.loc(cfg.IMAGE_TOOL_ITEM).first
-        if not self.visible(cfg.IMAGE_TOOL_ITEM):
+        if not await self.visible(cfg.IMAGE_TOOL_ITEM):
             for sel in cfg.TOOLS_BUTTONS:
                 button = self.page.locator(sel).first
-                if self.visible(sel):
-                    self.click(button)
+                if await self.visible(sel):
+                    await self.click(button)
                     break
             try:
-                item.wait_for(state="visible", timeout=self.ms(cfg.ACTION_TIMEOUT / 3))
+                await item.wait_for(state="visible", timeout=self.ms(cfg.ACTION_TIMEOUT / 3))
             except PlaywrightTimeout:
-                self.page.keyboard.press("Escape")
+                await self.page.keyboard.press("Escape")
                 logger.warning("gemini job %s: no 'Create image' tool found; sending the prompt without it",
                                self.task.job_id)
                 return False
-        if item.is_disabled() or item.get_attribute("aria-disabled") == "true":
-            self.guard_signed_out()
+        if await item.is_disabled() or await item.get_attribute("aria-disabled") == "true":
+            await self.guard_signed_out()
             raise GenerationBlocked("Gemini's image tool is disabled for this account (signed out, "
                                     "under-18 or unsupported region).")
-        if item.get_attribute("aria-checked") != "true":
-            self.click(item)
+        if await item.get_attribute("aria-checked") != "true":
+            await self.click(item)
         try:
-            self.loc(cfg.IMAGE_TOOL_ACTIVE).first.wait_for(state="visible", timeout=self.ms(5))
+            await self.loc(cfg.IMAGE_TOOL_ACTIVE).first.wait_for(state="visible", timeout=self.ms(5))
         except PlaywrightTimeout:
             logger.warning("gemini job %s: the image tool did not confirm itself", self.task.job_id)
-        if self.visible(cfg.IMAGE_TOOL_ITEM):
-            self.page.keyboard.press("Escape")  # menus that stay open after a pick
+        if await self.visible(cfg.IMAGE_TOOL_ITEM):
+            await self.page.keyboard.press("Escape")  # menus that stay open after a pick
         return True
 
-    def _image_tool_pill(self) -> bool:
+    async def _image_tool_pill(self) -> bool:
         """The landing page's "Create image" suggestion (seed step 7a), when the menu is missing."""
         cfg = self.cfg
-        if self.visible(cfg.IMAGE_TOOL_PILL):
-            self.click(self.loc(cfg.IMAGE_TOOL_PILL).first)
+        if await self.visible(cfg.IMAGE_TOOL_PILL):
+            await self.click(self.loc(cfg.IMAGE_TOOL_PILL).first)
             try:
-                self.loc(cfg.IMAGE_TOOL_ACTIVE).first.wait_for(state="visible", timeout=self.ms(5))
+                await self.loc(cfg.IMAGE_TOOL_ACTIVE).first.wait_for(state="visible", timeout=self.ms(5))
                 return True
             except PlaywrightTimeout:
                 pass
         return False
 
-    def attach(self, paths: list[Path]) -> None:
+    async def attach(self, paths: list[Path]) -> None:
         """Upload menu -> "Upload files" -> file chooser (the reliable path, §2.4)."""
         cfg = self.cfg
         self.enter(f"attaching {len(paths)} reference image(s)")
         payloads = [_payload(p) for p in paths]
         chips = self.page.locator(cfg.PREVIEW_CHIP)
-        wanted = chips.count() + len(payloads)
+        wanted = await chips.count() + len(payloads)
         pending = list(payloads)
         tries = 0
         while pending:
-            self.dismiss_overlays()
-            chooser = self._open_file_chooser()
+            await self.dismiss_overlays()
+            chooser = await self._open_file_chooser()
             tries += 1
             if chooser is None and tries < 3:
                 continue
             if chooser is None:
                 self.enter("attaching through the page's file input")
-                self.page.locator(cfg.FILE_INPUT).first.set_input_files(pending, timeout=self.ms(cfg.ACTION_TIMEOUT))
+                await self.page.locator(cfg.FILE_INPUT).first.set_input_files(pending, timeout=self.ms(cfg.ACTION_TIMEOUT))
                 pending = []
             elif chooser.is_multiple():
-                chooser.set_files(pending, timeout=self.ms(cfg.ACTION_TIMEOUT))
+                await chooser.set_files(pending, timeout=self.ms(cfg.ACTION_TIMEOUT))
                 pending = []
             else:
-                chooser.set_files(pending.pop(0), timeout=self.ms(cfg.ACTION_TIMEOUT))
+                await chooser.set_files(pending.pop(0), timeout=self.ms(cfg.ACTION_TIMEOUT))
         self.enter("waiting for the attachment previews")
         try:
-            self.page.wait_for_function(
+            await self.page.wait_for_function(
                 "([css, n]) => document.querySelectorAll(css).length >= n", arg=[cfg.PREVIEW_CHIP, wanted],
                 timeout=self.ms(cfg.ACTION_TIMEOUT * 2))
         except PlaywrightTimeout:
             raise UpstreamFailure("Gemini did not show the attached image(s); the upload failed.",
                                   code="upload_failed") from None
 
-    def _open_file_chooser(self):
+    async def _open_file_chooser(self):
         cfg = self.cfg
-        self.click(self.loc(cfg.UPLOAD_MENU_BUTTON).first)
+        await self.click(self.loc(cfg.UPLOAD_MENU_BUTTON).first)
         item = self.loc(cfg.UPLOAD_FILES_ITEM).first
         try:
-            item.wait_for(state="visible", timeout=self.ms(cfg.ACTION_TIMEOUT / 3))
+            await item.wait_for(state="visible", timeout=self.ms(cfg.ACTION_TIMEOUT / 3))
         except PlaywrightTimeout:
-            self.page.keyboard.press("Escape")
+            await self.page.keyboard.press("Escape")
             return None
         # The chooser event, or first (on an account's first upload) a terms dialog whose "Agree"
         # opens it (femini): whichever comes first.
@@ -368,56 +368,56 @@ class Session:
 
         page.on("filechooser", on_chooser)
         try:
-            self.click(item)
+            await self.click(item)
             until = time.time() + cfg.ACTION_TIMEOUT
             while not choosers and time.time() < until:
-                if self.top_dialog() is not None:
-                    self.dismiss_overlays(agree=True)
+                if await self.top_dialog() is not None:
+                    await self.dismiss_overlays(agree=True)
                 try:
-                    page.wait_for_event("filechooser", timeout=self.ms(min(0.5, until - time.time())))
+                    await page.wait_for_event("filechooser", timeout=self.ms(min(0.5, until - time.time())))
                 except PlaywrightTimeout:
                     pass
         finally:
             page.remove_listener("filechooser", on_chooser)
         return choosers[0] if choosers else None
 
-    def type_prompt(self, prompt: str) -> None:
+    async def type_prompt(self, prompt: str) -> None:
         cfg = self.cfg
         self.enter("typing the prompt")
         editor = self.loc(cfg.COMPOSER).first
-        self.click(editor)
-        editor.fill(prompt, timeout=self.ms(cfg.ACTION_TIMEOUT))
+        await self.click(editor)
+        await editor.fill(prompt, timeout=self.ms(cfg.ACTION_TIMEOUT))
         send = self.loc(cfg.SEND_BUTTON).first
         try:
-            send.wait_for(state="visible", timeout=self.ms(5))
+            await send.wait_for(state="visible", timeout=self.ms(5))
         except PlaywrightTimeout:
             # Some editor builds ignore a programmatic fill; real key presses always count.
             self.enter("typing the prompt key by key")
-            editor.fill("", timeout=self.ms(cfg.ACTION_TIMEOUT))
-            editor.press_sequentially(prompt, timeout=self.ms(max(cfg.ACTION_TIMEOUT, len(prompt) * 0.05)))
-            send.wait_for(state="visible", timeout=self.ms(cfg.ACTION_TIMEOUT))
+            await editor.fill("", timeout=self.ms(cfg.ACTION_TIMEOUT))
+            await editor.press_sequentially(prompt, timeout=self.ms(max(cfg.ACTION_TIMEOUT, len(prompt) * 0.05)))
+            await send.wait_for(state="visible", timeout=self.ms(cfg.ACTION_TIMEOUT))
 
-    def send(self) -> int:
+    async def send(self) -> int:
         """Click Send; returns the number of answer turns before this submission."""
         cfg = self.cfg
         self.enter("sending the prompt")
-        base = self.page.locator(cfg.RESPONSE_TURN).count()
-        self.click(self.loc(cfg.SEND_BUTTON).first)
-        if self._submitted(base):
+        base = await self.page.locator(cfg.RESPONSE_TURN).count()
+        await self.click(self.loc(cfg.SEND_BUTTON).first)
+        if await self._submitted(base):
             return base
         self.enter("sending the prompt with Enter")
-        self.loc(cfg.COMPOSER).first.press("Enter", timeout=self.ms(cfg.ACTION_TIMEOUT))
-        if self._submitted(base):
+        await self.loc(cfg.COMPOSER).first.press("Enter", timeout=self.ms(cfg.ACTION_TIMEOUT))
+        if await self._submitted(base):
             return base
         raise UpstreamFailure("Gemini did not accept the prompt (the Send button had no effect).",
                               code="prompt_not_sent")
 
-    def _submitted(self, base: int) -> bool:
+    async def _submitted(self, base: int) -> bool:
         """Accepted once the editor empties, Stop shows up, or a new answer turn appears."""
         limit = time.time() + min(self.cfg.SUBMIT_CONFIRM_TIMEOUT, max(0.0, self.left()))
         last = None
         while time.time() < limit:
-            s = self.probe(base, last, slice_s=limit - time.time())
+            s = await self.probe(base, last, slice_s=limit - time.time())
             last = s["key"]
             self.guard_url(s["url"])
             if s["stop"] or s["turn"] is not None or not s["editor"]:
@@ -426,14 +426,14 @@ class Session:
 
     # --- waiting for the answer ---------------------------------------------------------------
 
-    def await_answer(self, rnd: Round, resubmit) -> None:
+    async def await_answer(self, rnd: Round, resubmit) -> None:
         """Wait until our turn holds loaded images; raise for any other ending."""
         cfg = self.cfg
         self.enter("waiting for the answer")
         last = None
         idle_since = images_since = jump_since = None
         while True:
-            s = self.probe(rnd.base, last)
+            s = await self.probe(rnd.base, last)
             last = s["key"]
             self.guard_url(s["url"])
             now = time.time()
@@ -483,7 +483,7 @@ class Session:
                 logger.info("gemini job %s: jump-back, re-submitting (%s/%s)", self.task.job_id,
                             rnd.resubmits, cfg.MAX_RESUBMITS)
                 self.trail.append(f"{time.strftime('%H:%M:%S')} jump-back #{rnd.resubmits}")
-                rnd.base = resubmit()
+                rnd.base = await resubmit()
                 self.enter("waiting for the answer")
                 last, idle_since, images_since = None, None, None
                 continue
@@ -500,32 +500,32 @@ class Session:
 
     # --- the whole job ------------------------------------------------------------------------
 
-    def prepare(self, paths: list[Path]) -> None:
-        self.dismiss_overlays()
-        self.choose_image_tool()
+    async def prepare(self, paths: list[Path]) -> None:
+        await self.dismiss_overlays()
+        await self.choose_image_tool()
         if paths:
-            self.attach(paths)
-        self.dismiss_overlays()
+            await self.attach(paths)
+        await self.dismiss_overlays()
 
-    def submit(self, prompt: str, paths: list[Path], first: bool) -> int:
+    async def submit(self, prompt: str, paths: list[Path], first: bool) -> int:
         if not first:
             # After a jump-back the tool and attachments may be gone (§5.3); put them back.
-            if not self.visible(self.cfg.IMAGE_TOOL_ACTIVE):
-                self.choose_image_tool()
-            if paths and self.page.locator(self.cfg.PREVIEW_CHIP).count() < len(paths):
-                self.attach(paths)
-            self.dismiss_overlays()
-        self.type_prompt(prompt)
-        return self.send()
+            if not await self.visible(self.cfg.IMAGE_TOOL_ACTIVE):
+                await self.choose_image_tool()
+            if paths and await self.page.locator(self.cfg.PREVIEW_CHIP).count() < len(paths):
+                await self.attach(paths)
+            await self.dismiss_overlays()
+        await self.type_prompt(prompt)
+        return await self.send()
 
-    def run(self) -> tuple[list[OutputFile], dict]:
+    async def run(self) -> tuple[list[OutputFile], dict]:
         task, cfg = self.task, self.cfg
         paths = [Path(p) for p in task.inputs]
         prompt = (cfg.EDIT_PROMPT_PREFIX if paths else cfg.GENERATE_PROMPT_PREFIX) + str(task.params.get("prompt", ""))
         wanted = max(1, int(task.params.get("n") or 1))
-        self.open_app()
-        self.optional_steps()
-        self.prepare(paths)
+        await self.open_app()
+        await self.optional_steps()
+        await self.prepare(paths)
         files: list[OutputFile] = []
         meta: dict = {"rounds": 0, "resubmits": 0, "download": []}
         first_round = True
@@ -537,15 +537,15 @@ class Session:
             try:
                 # Later rounds (n > 1) stay in the same chat, where the tool and the uploaded image
                 # remain in effect (hamlog), so nothing is attached again.
-                rnd = Round(base=self.submit(prompt, [], first=not first_round))
+                rnd = Round(base=await self.submit(prompt, [], first=not first_round))
                 again = paths if first_round else []
-                self.await_answer(rnd, lambda: self.submit(prompt, again, first=False))
+                await self.await_answer(rnd, lambda: self.submit(prompt, again, first=False))
                 meta["rounds"] += 1
                 meta["resubmits"] += rnd.resubmits
                 for index in range(len(rnd.images)):
                     if len(files) >= wanted:
                         break
-                    output, how = self.download(rnd, index)
+                    output, how = await self.download(rnd, index)
                     files.append(output)
                     meta["download"].append(how)
             except (CredentialsRejected, DeadlineExceeded):
@@ -563,20 +563,20 @@ class Session:
 
     # --- getting the bytes --------------------------------------------------------------------
 
-    def download(self, rnd: Round, index: int) -> tuple[OutputFile, str]:
+    async def download(self, rnd: Round, index: int) -> tuple[OutputFile, str]:
         cfg = self.cfg
         self.enter(f"downloading image {index + 1}")
-        self.dismiss_overlays()
+        await self.dismiss_overlays()
         turn = self.page.locator(cfg.RESPONSE_TURN).nth(rnd.turn_index)
         scope = None
         for css in cfg.IMAGE_SCOPE:
-            if turn.locator(css).count() > index:
+            if await turn.locator(css).count() > index:
                 scope = turn.locator(css).nth(index)
                 break
         button = scope.locator(cfg.DOWNLOAD_BUTTON).first if scope is not None else None
-        if button is not None and button.count():
+        if button is not None and await button.count():
             try:
-                return self._download_button(scope, button), "button"
+                return await self._download_button(scope, button), "button"
             except DeadlineExceeded:
                 raise
             except Exception as exc:  # the click may crash or never produce a download (§2.5)
@@ -590,18 +590,18 @@ class Session:
         gg = [u for u in self.image_urls if "/gg-dl/" in u]
         if index < len(gg) and gg[index] not in candidates:
             candidates.append(gg[index])
-        found = fetch_full_size(self.context.request, candidates, cfg, self.ms, referer=cfg.app_origin + "/")
+        found = await fetch_full_size(self.context.request, candidates, cfg, self.ms, referer=cfg.app_origin + "/")
         if found is None and cfg.ALLOW_PREVIEW_FALLBACK and candidates:
-            found = fetch_full_size(self.context.request, candidates, cfg, self.ms,
+            found = await fetch_full_size(self.context.request, candidates, cfg, self.ms,
                                     referer=cfg.app_origin + "/", suffixes=("",))
         if found is None:
             raise UpstreamFailure("Could not download the generated image at full size (button and URL both "
                                   "failed).", code="download_failed")
         return found, "url"
 
-    def _download_button(self, scope, button) -> OutputFile:
+    async def _download_button(self, scope, button) -> OutputFile:
         cfg, page = self.cfg, self.page
-        scope.locator("img").first.hover(timeout=self.ms(cfg.ACTION_TIMEOUT))  # a real hover reveals it
+        await scope.locator("img").first.hover(timeout=self.ms(cfg.ACTION_TIMEOUT))  # a real hover reveals it
         # Wait for the download, but stop early if the click navigated the tab instead (an error
         # page served without Content-Disposition): no download will come then.
         got: list = []
@@ -617,11 +617,11 @@ class Session:
         page.on("download", on_download)
         page.on("framenavigated", on_nav)
         try:
-            self.click(button)
+            await self.click(button)
             until = time.time() + cfg.DOWNLOAD_EVENT_TIMEOUT
             while not got and not navigated and time.time() < until:
                 try:
-                    page.wait_for_event("download", timeout=self.ms(min(cfg.PROBE_SLICE, until - time.time())))
+                    await page.wait_for_event("download", timeout=self.ms(min(cfg.PROBE_SLICE, until - time.time())))
                 except PlaywrightTimeout:
                     pass
         finally:
@@ -632,10 +632,10 @@ class Session:
                    else "no download started")
             raise UpstreamFailure(f"The download button did not deliver a file ({why}).", code="download_failed")
         download = got[0]
-        failure = download.failure()
+        failure = await download.failure()
         if failure:
             raise UpstreamFailure(f"The browser download failed: {failure}", code="download_failed")
-        data = Path(download.path()).read_bytes()
+        data = Path(await download.path()).read_bytes()
         output = image_file(data)
         if output is None:
             raise UpstreamFailure("The downloaded file is not an image.", code="download_failed")

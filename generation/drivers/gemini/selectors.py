@@ -203,7 +203,11 @@ TIMEZONE = ""                 # empty: the browser's default
 VIEWPORT = (1440, 900)
 USER_AGENT = ""               # empty: Chromium's own UA without the "Headless" marker
 HEADLESS = True
-EXTRA_LAUNCH_ARGS = ("--disable-blink-features=AutomationControlled",)
+# New headless Chromium gives every page a window whose omnibox popup is a WebUI page in a renderer
+# of its own (~45 MB PSS per job, measured); a headless page never shows one. Playwright merges
+# this --disable-features with its own list.
+EXTRA_LAUNCH_ARGS = ("--disable-blink-features=AutomationControlled",
+                     "--disable-features=WebUIOmniboxPopup,OmniboxPopupAim,WebUIOmniboxAimPopup")
 GENERATE_PROMPT_PREFIX = ""   # e.g. "Generate an image: " (Nativu5#76)
 EDIT_PROMPT_PREFIX = ""
 ACTION_TIMEOUT = 15.0         # one click/fill/locator wait
@@ -231,6 +235,10 @@ class Config:
     chromium_path: str
 
     def __getattr__(self, name):
+        if name.startswith("__"):
+            # Unpickling (the config travels to the browser service) probes dunders before
+            # `values` exists; answering them from `values` would recurse.
+            raise AttributeError(name)
         try:
             return self.values[name]
         except KeyError:
