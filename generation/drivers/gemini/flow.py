@@ -66,6 +66,7 @@ class Session:
         self._signin_rx = cfg.rx("SIGNIN_URL_PATTERN")
         self._sorry_rx = cfg.rx("SORRY_URL_PATTERN")
         self._image_rx = cfg.rx("IMAGE_URL_PATTERN")
+        self.on_waiting = lambda: None  # called once the prompt is sent: the idle moment of a job
         page.on("request", self._on_request)
 
     # --- time -------------------------------------------------------------------------------
@@ -430,6 +431,7 @@ class Session:
         """Wait until our turn holds loaded images; raise for any other ending."""
         cfg = self.cfg
         self.enter("waiting for the answer")
+        self.on_waiting()
         last = None
         idle_since = images_since = jump_since = None
         while True:

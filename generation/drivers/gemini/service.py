@@ -35,7 +35,7 @@ from multiprocessing.connection import Listener
 
 from generation.drivers.base import DeadlineExceeded, DriverError, UpstreamFailure
 
-from .job import first_line, fresh_page, run_job
+from .job import FreshPages, first_line, fresh_page, run_job
 from .pinned import pinned_chromium_version
 
 logger = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ class BrowserService:
             budget = max(0.0, task.deadline - time.time()) + JOB_GRACE
             try:
                 result = await asyncio.wait_for(
-                    run_job(browser, task=task, cfg=cfg, cancel=cancel, warm=warm, open_page=self.spares.open),
+                    run_job(browser, task=task, cfg=cfg, cancel=cancel, warm=warm, pages=self.spares),
                     budget)
             except asyncio.TimeoutError:
                 cancel.set()
@@ -235,7 +235,7 @@ class BrowserService:
                 "chromium": browsers[0].version if browsers else None}
 
 
-class Spares:
+class Spares(FreshPages):
     """The next job's context and blank page, made ahead of time.
 
     Creating them (a new renderer process) is about 150 ms of a warm job's overhead; made while
@@ -248,12 +248,21 @@ class Spares:
         self._next: dict[tuple, asyncio.Future] = {}
         self.contexts: set = set()   # spares made and not yet handed out
 
+    @staticmethod
+    def _key(browser, options: dict) -> tuple:
+        return id(browser), repr(sorted(options.items()))
+
+    def prepare(self, browser, options: dict) -> None:
+        """Start making the next spare. Called while a job waits for Gemini's answer, so the new
+        renderer does not compete with a job's page load for the CPU."""
+        key = self._key(browser, options)
+        if not options.get("proxy") and key not in self._next:
+            self._next[key] = asyncio.ensure_future(self._make(browser, options))
+
     async def open(self, browser, options: dict):
         if options.get("proxy"):
             return await fresh_page(browser, options)
-        key = (id(browser), repr(sorted(options.items())))
-        ready = self._next.pop(key, None)
-        self._next[key] = asyncio.ensure_future(self._make(browser, options))
+        ready = self._next.pop(self._key(browser, options), None)
         if ready is not None:
             try:
                 context, page = await ready
