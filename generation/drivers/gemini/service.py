@@ -44,6 +44,8 @@ AUTHKEY_ENV = "GEMINI_BROWSER_AUTHKEY"
 # Past the job's own deadline the flow has already stopped itself; this only catches a hang.
 JOB_GRACE = 5.0
 HANGUP_CHECK = 0.2
+# A job still running this long past its deadline was cancelled and did not stop: the browser hangs.
+STUCK_AFTER = 3 * JOB_GRACE
 
 
 def address_for(authkey: bytes) -> str:
@@ -68,6 +70,7 @@ class BrowserService:
         self._jobs_on: dict[tuple, int] = {}
         self._lock = asyncio.Lock()  # one launch at a time (binds to the loop on first use)
         self.spares = Spares()
+        self._deadlines: dict[str, float] = {}  # running job id -> its deadline
 
     # --- lifetime ---------------------------------------------------------------------------
 
@@ -98,6 +101,14 @@ class BrowserService:
                 await asyncio.wait_for(stop.wait(), 1.0)
             except asyncio.TimeoutError:
                 pass
+            stuck = [job for job, deadline in self._deadlines.items() if time.time() > deadline + STUCK_AFTER]
+            if stuck:
+                # A job that ignored its own deadline and its cancellation means the node driver
+                # or Chromium hangs: start over rather than let every later job hang too. Exiting
+                # takes node and Chromium down; the next job starts a fresh service.
+                logger.error("gemini browser service: job(s) %s stuck past their deadline; restarting",
+                             ", ".join(stuck))
+                os._exit(3)
             if self.owner_pid and not _alive(self.owner_pid):
                 logger.info("gemini browser service: owner %s ended; stopping", self.owner_pid)
                 return
@@ -165,6 +176,7 @@ class BrowserService:
     async def _run(self, request: dict, cancel: threading.Event):
         task, cfg = request["task"], request["cfg"]
         self.running += 1
+        self._deadlines[task.job_id] = task.deadline
         try:
             try:
                 browser, warm = await self._browser(cfg)
@@ -186,6 +198,7 @@ class BrowserService:
                 return "error", err
             return "ok", result
         finally:
+            self._deadlines.pop(task.job_id, None)
             self.running -= 1
             self.served += 1
             self.last_activity = time.monotonic()
