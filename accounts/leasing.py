@@ -8,10 +8,11 @@ waiting on the row lock. Either way two workers can never both take the last slo
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
@@ -37,8 +38,14 @@ def usable_q(now) -> Q:
 
 
 def acquire(provider: str, holder: str, ttl_seconds: float, *, regions=None, exclude_ids=(),
-            only_ids=None) -> Lease | None:
-    """Take a slot on the least busy, then least recently used, usable account; None if none is free."""
+            only_ids=None, bind=None, gate=None) -> Lease | None:
+    """Take a slot on the least busy, then least recently used, usable account; None if none is free.
+
+    `bind(account_id)`, when given, runs in the same transaction once a slot is won, so the caller
+    can record what the slot is for without a transaction of its own; if it raises, the slot is
+    not taken and the exception propagates. Called inside a transaction, the lease joins it.
+    `gate`, a context manager factory, is entered around the transaction (the SQLite write gate).
+    """
     now = timezone.now()
     candidates = Account.objects.filter(provider=provider).filter(usable_q(now))
     if regions:
@@ -48,8 +55,12 @@ def acquire(provider: str, holder: str, ttl_seconds: float, *, regions=None, exc
     if only_ids is not None:
         candidates = candidates.filter(pk__in=list(only_ids))
     ordered = candidates.order_by("active_leases", F("last_used_at").asc(nulls_first=True), "pk")
-    for pk in ordered.values_list("pk", flat=True)[:20]:
-        with transaction.atomic():
+    pks = list(ordered.values_list("pk", flat=True)[:20])
+    if not pks:
+        return None
+    # One transaction for every candidate: a busy pool costs one write lock, not one per account.
+    with (gate or nullcontext)(), transaction.atomic(savepoint=False):
+        for pk in pks:
             won = Account.objects.filter(pk=pk).filter(usable_q(now)).update(
                 active_leases=F("active_leases") + 1,
                 last_used_at=now,
@@ -61,6 +72,8 @@ def acquire(provider: str, holder: str, ttl_seconds: float, *, regions=None, exc
                 lease = AccountLease.objects.create(
                     account_id=pk, holder=holder, acquired_at=now, expires_at=now + timedelta(seconds=ttl_seconds)
                 )
+                if bind is not None:
+                    bind(pk)
                 return Lease(token=str(lease.token), account_id=pk, holder=holder)
     return None
 
@@ -69,13 +82,14 @@ WAIT_MAX_SLEEP = 1.0
 
 
 def wait_for_lease(provider: str, holder: str, deadline: float, grace: float, *, regions=None, exclude_ids=(),
-                   only_ids=None) -> Lease | None:
+                   only_ids=None, bind=None, gate=None) -> Lease | None:
     """A lease, waiting while the pool is busy; None at the deadline or when no account could ever
     serve (all excluded, expired or disabled, or cooling past the deadline)."""
-    ttl = max(1.0, deadline - time.time()) + grace
+    ttl = lease_ttl(deadline, grace)
     sleep = 0.05
     while time.time() < deadline:
-        lease = acquire(provider, holder, ttl, regions=regions, exclude_ids=exclude_ids, only_ids=only_ids)
+        lease = acquire(provider, holder, ttl, regions=regions, exclude_ids=exclude_ids, only_ids=only_ids,
+                        bind=bind, gate=gate)
         if lease is not None:
             return lease
         if not could_serve_before(provider, deadline, regions=regions, exclude_ids=exclude_ids, only_ids=only_ids):
@@ -83,6 +97,11 @@ def wait_for_lease(provider: str, holder: str, deadline: float, grace: float, *,
         time.sleep(min(sleep, max(0.0, deadline - time.time())))
         sleep = min(sleep * 2, WAIT_MAX_SLEEP)
     return None
+
+
+def lease_ttl(deadline: float, grace: float) -> float:
+    """How long a lease for a job ending at `deadline` lives before the reaper frees it."""
+    return max(1.0, deadline - time.time()) + grace
 
 
 def could_serve_before(provider: str, deadline: float, *, regions=None, exclude_ids=(), only_ids=None) -> bool:
@@ -97,17 +116,25 @@ def could_serve_before(provider: str, deadline: float, *, regions=None, exclude_
     return qs.filter(Q(state=AccountState.ACTIVE) | Q(state__in=RECOVERING, state_until__lte=limit)).exists()
 
 
-def release(token: str) -> bool:
-    """Give the slot back. Releasing twice (or after the reaper did) is harmless."""
-    with transaction.atomic():
-        lease = AccountLease.objects.filter(token=token).values("account_id").first()
-        if lease is None:
-            return False
+def release(token: str, *, account_id: int | None = None, account_update: dict | None = None) -> bool:
+    """Give the slot back. Releasing twice (or after the reaper did) is harmless.
+
+    A caller that knows the lease's account saves a read; `account_update` (field → value) is
+    written to that account in the same statement as the freed slot, or alone if the slot was
+    already freed.
+    """
+    with transaction.atomic(savepoint=False):
+        if account_id is None:
+            lease = AccountLease.objects.filter(token=token).values("account_id").first()
+            if lease is None:
+                return False
+            account_id = lease["account_id"]
         freed = AccountLease.objects.filter(token=token, released_at__isnull=True).update(released_at=timezone.now())
+        fields = dict(account_update or {})
         if freed:
-            Account.objects.filter(pk=lease["account_id"], active_leases__gt=0).update(
-                active_leases=F("active_leases") - 1
-            )
+            fields["active_leases"] = Case(When(active_leases__gt=0, then=F("active_leases") - 1), default=Value(0))
+        if fields:
+            Account.objects.filter(pk=account_id).update(**fields)
         return bool(freed)
 
 
@@ -128,9 +155,12 @@ def reap_expired() -> int:
 def lock_provider(provider: str) -> None:
     """Serialise admissions of one provider until the current transaction ends.
 
-    SQLite already serialises writing transactions (IMMEDIATE); on PostgreSQL the provider's
-    account rows are locked so that two requests cannot both count the queue and both enqueue.
+    SQLite already serialises writing transactions (IMMEDIATE), so there is nothing to do; on
+    PostgreSQL the provider's account rows are locked so that two requests cannot both count the
+    queue and both enqueue.
     """
+    if connection.vendor == "sqlite":
+        return
     list(Account.objects.select_for_update().filter(provider=provider).values_list("pk", flat=True))
 
 

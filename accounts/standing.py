@@ -23,11 +23,15 @@ def cooldown_seconds(level: int) -> int:
     return min(settings.COOLDOWN_BASE_SECONDS * (2 ** level), settings.COOLDOWN_MAX_SECONDS)
 
 
+def success_update() -> dict:
+    """What a successful job writes to its account (as update() arguments): the runner joins it
+    to the release of the job's lease."""
+    return dict(last_success_at=timezone.now(), jobs_succeeded=F("jobs_succeeded") + 1, probation=False,
+                cooldown_level=0)
+
+
 def record_success(account_id: int) -> None:
-    now = timezone.now()
-    Account.objects.filter(pk=account_id).update(
-        last_success_at=now, jobs_succeeded=F("jobs_succeeded") + 1, probation=False, cooldown_level=0
-    )
+    Account.objects.filter(pk=account_id).update(**success_update())
 
 
 def record_failure(account_id: int, message: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from adrf.views import APIView
 
+from api.threads import run_sync
 from api import authentication
 from api.reads import read
 
@@ -24,7 +25,12 @@ class AsyncAPIView(APIView):
             raw = authentication.bearer_token(request)
             if raw is not None and not authentication.is_cached(raw):
                 await read(authentication.lookup, raw)
-            self.initial(request, *args, **kwargs)
+            if raw is None or authentication.is_cached(raw):
+                self.initial(request, *args, **kwargs)
+            else:
+                # An unknown key is not cached: authentication looks it up again to refuse it,
+                # which is database work, so not on the event loop.
+                await run_sync(self.initial, request, *args, **kwargs)
             handler = getattr(self, request.method.lower(), None) \
                 if request.method.lower() in self.http_method_names else None
             response = await (handler or self._not_allowed)(request, *args, **kwargs)

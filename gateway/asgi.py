@@ -18,7 +18,22 @@ from django.conf import settings  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 
 
+# Endpoints whose requests are held open while a job runs. Their views are async and do their
+# sync work on api.threads' pool.
+HELD_PATHS = ("/v1/images/", "/v1/chat/completions", "/v1/videos/generations")
+
+
 class APIHandler(ASGIHandler):
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith(HELD_PATHS):
+            # Django opens a ThreadSensitiveContext per request: a new thread for the request's
+            # sync signal receivers (request_started/finished), kept until the request ends, so
+            # a thousand held requests kept a thousand idle threads. Without it those receivers
+            # share asgiref's one sync thread (they do no database work there).
+            await self.handle(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
     def load_middleware(self, is_async=False):
         full = settings.MIDDLEWARE
         settings.MIDDLEWARE = settings.API_MIDDLEWARE

@@ -6,6 +6,7 @@ generates them once into `var/dev-secrets.json` (ignored by git).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -124,6 +125,13 @@ if _db["ENGINE"].endswith("sqlite3"):
     }
     # Tests run a real web server and cluster in other processes: they need a file, not :memory:.
     _db["TEST"] = {"NAME": env_str("TEST_SQLITE_PATH", str(VAR_DIR / "test-db.sqlite3"))}
+# The cluster's processes live long and each uses one connection at a time: keeping it saves a
+# reconnect (and SQLite's per-connection setup) on every job, every poll of the ORM broker and
+# every acknowledgement. Web requests keep 0: their threads come and go with the requests.
+QCLUSTER_PROCESS = sys.argv[1:2] == ["qcluster"]  # this process is `manage.py qcluster` (or forked by it)
+if QCLUSTER_PROCESS:
+    _db["CONN_MAX_AGE"] = None
+    _db["CONN_HEALTH_CHECKS"] = True  # a connection the server dropped is replaced, not reused
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -143,7 +151,7 @@ HEARTBEAT_SECONDS = env_float("HEARTBEAT_SECONDS", 5.0)
 # A running job whose worker has not beaten for this long is presumed dead.
 HEARTBEAT_STALE_SECONDS = env_float("HEARTBEAT_STALE_SECONDS", 30.0)
 QUEUED_REDELIVER_SECONDS = env_int("QUEUED_REDELIVER_SECONDS", 60)
-WAIT_POLL_SECONDS = env_float("WAIT_POLL_SECONDS", 0.05)  # the web process's one watcher query
+WAIT_POLL_SECONDS = env_float("WAIT_POLL_SECONDS", 0.02)  # the web process's one watcher query
 STREAM_PING_SECONDS = env_float("STREAM_PING_SECONDS", 15)  # longest silence on a chat stream (`: ping`)
 MAX_QUEUE_BACKLOG = env_int("MAX_QUEUE_BACKLOG", 16)  # queued jobs allowed per provider beyond capacity
 MAX_HELD_REQUESTS = env_int("MAX_HELD_REQUESTS", 2000)  # waiting requests one web process holds
@@ -224,7 +232,7 @@ Q_CLUSTER = {
     "save_limit": -1,
     "catch_up": False,
     # How often an idle ORM broker looks for work: the floor of a job's queueing latency.
-    "poll": env_float("Q_POLL_SECONDS", 0.05),
+    "poll": env_float("Q_POLL_SECONDS", 0.02),
     "bulk": Q_WORKERS,  # a burst of jobs is claimed in one round, not one poll per job
     "label": "Task queue",
 }
@@ -232,6 +240,7 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+    Q_CLUSTER["broker_class"] = "generation.queueing.GatedOrmBroker"
 
 # --- request limits ------------------------------------------------------------------------
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024)  # per image

@@ -18,6 +18,33 @@ class GenerationConfig(AppConfig):
 
         post_spawn.connect(warm_up_worker, dispatch_uid="gateway-warm-up-worker")
 
+        from django.conf import settings
+
+        if getattr(settings, "QCLUSTER_PROCESS", False):
+            preload_for_workers()
+
+
+def preload_for_workers():
+    """In the qcluster process, before it forks: import what every job needs, once. Each worker
+    (and each worker that replaces a recycled one) then starts with it, instead of paying for
+    the imports itself, in its first job or in `warm_up_worker`. Only imports: no driver is
+    created, no thread or connection opened, so nothing unsafe crosses the fork."""
+    import logging
+
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+    from PIL import Image
+
+    import generation.runner  # noqa: F401
+    import videos.runner  # noqa: F401
+
+    Image.preinit()  # the image plugins, otherwise imported on the first Image.open of each worker
+    for provider, path in settings.GATEWAY_DRIVERS.items():
+        try:
+            import_string(path)
+        except Exception:  # reported again, per worker, by warm_up_worker
+            logging.getLogger(__name__).warning("could not import the %s driver", provider, exc_info=True)
+
 
 def warm_up_worker(sender=None, proc_name=None, **kwargs):
     """Import every driver in a new worker process before it takes a job, so the first job in
@@ -34,3 +61,10 @@ def warm_up_worker(sender=None, proc_name=None, **kwargs):
             get_driver(provider)
         except Exception:  # a broken driver must not stop the worker serving the others
             logging.getLogger(__name__).warning("could not load the %s driver", provider, exc_info=True)
+    # The cluster's connections persist (settings): the first job need not open this one.
+    from django.db import DatabaseError, connections
+
+    try:
+        connections["default"].ensure_connection()
+    except DatabaseError:
+        logging.getLogger(__name__).warning("worker could not connect to the database yet", exc_info=True)

@@ -13,7 +13,7 @@ import time
 from contextlib import aclosing
 
 from adrf.views import APIView
-from asgiref.sync import sync_to_async
+from api.threads import run_sync
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.utils import timezone
@@ -33,8 +33,8 @@ class ChatCompletionsView(APIView):
         if watcher().held >= settings.MAX_HELD_REQUESTS:
             raise ApiError.rate_limited("This server holds as many waiting requests as it may "
                                         "(MAX_HELD_REQUESTS); retry shortly.", 1.0)
-        turn = await sync_to_async(chat.parse)(request)
-        job = await sync_to_async(chat.start)(request, turn)
+        turn = await run_sync(chat.parse, request)
+        job = await run_sync(chat.start, request, turn)
         if turn.stream:
             await release_request_resources()
             return event_stream(turn, job)
@@ -100,7 +100,7 @@ async def _progress(turn: chat.ChatTurn, job, writer: ChunkWriter):
                     raise ApiError(504, "The generation is still running after its deadline; it continues in the "
                                         "background and a retry of the same request joins it.",
                                    code="timeout", type="server_error")
-                await sync_to_async(turn.expire)(job.pk)
+                await run_sync(turn.expire, job.pk)
                 await release_request_resources()
                 overdue, deadline = True, now + max(2.0, 5 * settings.WAIT_POLL_SECONDS)
                 continue

@@ -6,27 +6,52 @@ from __future__ import annotations
 import os
 import socket
 
-from django.db.models import F
 from django.utils import timezone
 
 from gateway.redaction import redact
 from generation.models import ACTIVE_STATUSES, Generation, JobStatus
 
 
-def claim(job_id) -> Generation | None:
-    """queued → running for exactly one worker; None for a duplicate or a finished job."""
+def claimable(job_id) -> Generation | None:
+    """The job as a worker may take it (queued, before its deadline); None for a duplicate
+    delivery or a job that already ended, found without a write."""
+    return Generation.objects.filter(pk=job_id, status=JobStatus.QUEUED, deadline_at__gt=timezone.now()).first()
+
+
+def claim(job: Generation, *, account_id=None) -> bool:
+    """queued → running for exactly one worker, as `claimable` read it; updates `job` in place.
+
+    With `account_id` (a slot leased in the same transaction) the first attempt is recorded in
+    the same statement. The CAS includes `deliveries`, so a job claimed and requeued since it was
+    read is not taken with stale fields.
+    """
     now = timezone.now()
-    won = Generation.objects.filter(pk=job_id, status=JobStatus.QUEUED, deadline_at__gt=now).update(
-        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, deliveries=F("deliveries") + 1,
-        worker=f"{socket.gethostname()}:{os.getpid()}",
-    )
-    if not won:
-        return None
-    return Generation.objects.get(pk=job_id)
+    fields = dict(status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, deliveries=job.deliveries + 1,
+                  worker=f"{socket.gethostname()}:{os.getpid()}")
+    if account_id is not None:
+        fields.update(_attempt_fields(job, account_id))
+    won = Generation.objects.filter(pk=job.pk, status=JobStatus.QUEUED, deadline_at__gt=now,
+                                    deliveries=job.deliveries).update(**fields)
+    if won:
+        for name, value in fields.items():
+            setattr(job, name, value)
+    return bool(won)
 
 
-def still_running(job_id) -> bool:
-    return Generation.objects.filter(pk=job_id, status=JobStatus.RUNNING).exists()
+def start_attempt(job: Generation, account_id) -> bool:
+    """Record the next attempt (on `account_id`) of a job that is still running; False when it
+    ended meanwhile (deadline reaper, client gone past its deadline, row deleted)."""
+    fields = _attempt_fields(job, account_id)
+    won = Generation.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(**fields)
+    if won:
+        for name, value in fields.items():
+            setattr(job, name, value)
+    return bool(won)
+
+
+def _attempt_fields(job: Generation, account_id) -> dict:
+    tried = list(job.tried_accounts) + [account_id]
+    return dict(account_id=account_id, attempts=len(tried), tried_accounts=tried)
 
 
 def beat(job_id) -> None:

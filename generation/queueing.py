@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, InterfaceError, connection, connections, transaction
 from django.utils import timezone
+from django_q.brokers.orm import ORM
+from django_q.conf import Conf
 from django_q.tasks import async_task
 
 from generation.models import Generation
@@ -16,36 +21,153 @@ from generation.models import Generation
 RUNNER = "generation.runner.run_generation"
 
 _sqlite_writer = threading.Lock()
+_gate_local = threading.local()
+_gate_files: dict[tuple[int, str], int] = {}
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: the process lock alone
+    fcntl = None
 
 
 @contextmanager
 def write_gate():
-    """On SQLite, let one thread of this process at a time compete for the database's write lock.
+    """On SQLite, let one writer at a time, across this machine's processes, compete for the
+    database's write lock.
 
-    SQLite's busy handler retries with growing sleeps and no fairness: with a thousand requests
-    arriving at once, some would wait past the lock timeout. Queuing them on a process lock
-    first keeps every wait short and bounded. PostgreSQL needs no such help.
+    SQLite's busy handler retries with growing sleeps (up to 100 ms) and no fairness: a web
+    request admitting a job while 32 workers claim and finish theirs sleeps far longer than any
+    of them holds the lock, and with a thousand requests arriving at once some would wait past
+    the lock timeout. Writers queue instead on a process lock, then on a file lock next to the
+    database (shared by the web and the workers), which wakes the next one as soon as it is
+    free. Writers that do not take the gate (django-q2's own, rare single updates) still meet
+    SQLite's busy handler, so the gate shortens waits and is never needed for correctness.
+    Re-entering it in the same thread is a no-op. PostgreSQL needs no such help.
     """
-    if connection.vendor == "sqlite":
-        with _sqlite_writer:
-            yield
-    else:
+    if connection.vendor != "sqlite" or getattr(_gate_local, "held", False):
         yield
+        return
+    with _sqlite_writer:
+        fd = _gate_file()
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        _gate_local.held = True
+        try:
+            yield
+        finally:
+            _gate_local.held = False
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-_admission_gates: dict[int, "asyncio.Lock"] = {}
+def _gate_file() -> int | None:
+    name = str(connection.settings_dict["NAME"] or "")
+    if fcntl is None or not name or name == ":memory:" or name.startswith("file:"):
+        return None
+    # One descriptor per process: a flock belongs to the open file, which a fork would share.
+    key = (os.getpid(), name)
+    fd = _gate_files.get(key)
+    if fd is None:
+        fd = _gate_files[key] = os.open(f"{name}.write-gate", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    return fd
 
 
-def admission_gate() -> "asyncio.Lock":
-    """The async side of write_gate(): requests waiting to be admitted queue here, on the event
-    loop, holding no thread, instead of each parking a thread on the SQLite lock."""
-    import asyncio
+# One thread per process runs admissions, one at a time or one batch at a time; its database
+# connection persists, where a request's own thread would open a fresh one for every job.
+_admission_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="admission")
+_admissions: dict[int, "_AdmissionQueue"] = {}
+# Small batches: the first requests of a burst start their jobs while the rest are admitted.
+ADMISSION_BATCH = 8
 
+
+class _AdmissionQueue:
+    """The requests of one event loop waiting to be admitted, and the task admitting them."""
+
+    def __init__(self):
+        self.waiting: list[tuple] = []  # (fn, args, future, batchable)
+        self.task: asyncio.Task | None = None
+
+
+async def admitted(fn, *args, batch: bool = True):
+    """`fn(*args)` (admission, job row, enqueue) in turn with the process's other admissions,
+    on the admission thread; the caller's request keeps no thread meanwhile, and a burst of
+    requests does not park threads on SQLite's write lock.
+
+    Requests that queued while another admission ran are admitted together (a few at a time) in
+    one transaction: a burst of clients costs a few turns at the database's write lock instead of
+    one each. `fn` makes its writes in its own `transaction.atomic()` block, a savepoint there, so
+    one refused request does not affect the others. `batch=False` for work too slow to hold the
+    lock for others (storing input images)."""
     loop = asyncio.get_running_loop()
-    gate = _admission_gates.get(id(loop))
-    if gate is None:
-        gate = _admission_gates[id(loop)] = asyncio.Lock()
-    return gate
+    queue = _admissions.get(id(loop))
+    if queue is None:
+        queue = _admissions[id(loop)] = _AdmissionQueue()
+    entry = (fn, args, loop.create_future(), batch)
+    queue.waiting.append(entry)
+    if queue.task is None or queue.task.done():
+        # A task of its own, not the first caller's: a client that leaves strands no other.
+        queue.task = loop.create_task(_admit_queued(queue))
+    try:
+        return await asyncio.shield(entry[2])
+    except asyncio.CancelledError:
+        # Gone before its turn: nothing is started for it (once started, the job runs on).
+        queue.waiting[:] = [item for item in queue.waiting if item is not entry]
+        entry[2].add_done_callback(lambda done: done.cancelled() or done.exception())  # nobody reads it
+        raise
+
+
+async def _admit_queued(queue: _AdmissionQueue) -> None:
+    loop = asyncio.get_running_loop()
+    while queue.waiting:
+        first = queue.waiting[0]
+        taken = [first]
+        if first[3]:
+            # The batchable requests queued behind it, a bounded number, so the batch's
+            # transaction never keeps the workers from the lock for long.
+            taken += [item for item in queue.waiting[1:] if item[3]][:ADMISSION_BATCH - 1]
+        queue.waiting[:] = [item for item in queue.waiting if not any(item is t for t in taken)]
+        futures = [item[2] for item in taken]
+        try:
+            outcomes = await loop.run_in_executor(_admission_thread, _admit, [(f, a) for f, a, _fut, _b in taken])
+        except asyncio.CancelledError:  # the loop is closing
+            for waiting in futures:
+                waiting.cancel()
+            raise
+        except Exception as exc:  # not expected: _admit returns exceptions as outcomes
+            outcomes = [(False, exc)] * len(taken)
+        _settle(futures, outcomes)
+
+
+def _settle(futures, outcomes) -> None:
+    for waiting, (ok, value) in zip(futures, outcomes):
+        if not waiting.done():
+            if ok:
+                waiting.set_result(value)
+            else:
+                waiting.set_exception(value)
+
+
+def _admit(calls) -> list[tuple[bool, object]]:
+    """Runs on the admission thread: each call's result, or its exception."""
+    try:
+        if len(calls) == 1:
+            fn, args = calls[0]
+            return [(True, fn(*args))]
+        outcomes = []
+        with write_gate(), transaction.atomic():
+            for fn, args in calls:
+                try:
+                    outcomes.append((True, fn(*args)))
+                except (InterfaceError, DatabaseError):
+                    raise  # the connection may be unusable: the batch fails as a whole
+                except Exception as exc:
+                    outcomes.append((False, exc))
+        return outcomes
+    except (InterfaceError, DatabaseError) as exc:
+        connections["default"].close()  # possibly broken: the next admission reconnects
+        return [(False, exc)] * len(calls)  # the batch's transaction did not commit: none was admitted
+    except Exception as exc:  # only the single call gets here
+        return [(False, exc)]
 
 
 def dispatch(func: str, object_id: str, *, timeout: int, name: str) -> None:
@@ -71,3 +193,24 @@ def enqueue(job: Generation, *, new: bool = False) -> None:
     if not new:
         Generation.objects.filter(pk=job.pk).update(enqueued_at=timezone.now())
     dispatch(RUNNER, str(job.pk), timeout=timeout, name=f"gen-{job.pk}")
+
+
+class GatedOrmBroker(ORM):
+    """django-q2's ORM broker with its writes through `write_gate`: a burst of jobs is claimed
+    from the queue in one transaction, not one per job, and neither claim nor acknowledgement
+    sleeps in SQLite's busy handler while the web and the workers take turns at the lock.
+    Delivery is unchanged: the same rows, locks and retry."""
+
+    def dequeue(self):
+        tasks = list(self.get_connection().filter(key=self.list_key, lock__lt=timezone.now())[0:Conf.BULK])
+        if not tasks:
+            time.sleep(Conf.POLL)  # empty queue: as the ORM broker, spare the CPU
+            return None
+        with write_gate(), transaction.atomic(using=Conf.ORM):
+            # A row another cluster locked meanwhile is left to it, as in the ORM broker.
+            return [(task.pk, task.payload) for task in tasks
+                    if self.get_connection().filter(id=task.id, lock=task.lock).update(lock=self.timeout(task))]
+
+    def delete(self, task_id):
+        with write_gate():
+            super().delete(task_id)

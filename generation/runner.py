@@ -17,16 +17,17 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import close_old_connections, connections
+from django.db import close_old_connections, connections, transaction
 
 from accounts import leasing, standing
 from accounts.models import Account
 from generation import catalog, jobs, outcomes
 from generation.drivers import get_driver
 from generation.drivers.base import DeadlineExceeded, DriverError, DriverTask, UpstreamFailure
-from generation.models import Generation
+from generation.models import GeneratedFile, Generation
 from generation.notify import job_finished
-from generation.storage import store_artifact, store_output
+from generation.queueing import write_gate
+from generation.storage import store_artifact, write_output
 from gateway.redaction import redact, redact_obj
 
 logger = logging.getLogger(__name__)
@@ -61,12 +62,12 @@ class Heartbeat:
 
 def run_generation(job_id: str) -> str:
     close_old_connections()
-    job = jobs.claim(job_id)
+    job, spec, lease = _claim(job_id)
     if job is None:
         return "skipped"  # duplicate delivery, or the job already ended
     try:
         with Heartbeat(job.pk):
-            outcome = _run(job)
+            outcome = _run(job, spec, lease)
     except BaseException as exc:  # django-q2's TimeoutException is a SystemExit
         _end(job, DeadlineExceeded(f"The job was stopped by the worker ({type(exc).__name__})."))
         leasing.release_holder(job.holder)
@@ -74,31 +75,69 @@ def run_generation(job_id: str) -> str:
     return outcome
 
 
-def _run(job: Generation) -> str:
+def _claim(job_id):
+    """Claim the job and, in the same transaction, lease its first account when one is free:
+    (job, spec, lease or None), or (None, None, None) when this delivery is not the one to run it."""
+    job = jobs.claimable(job_id)
+    if job is None:
+        return None, None, None
     spec = catalog.resolve(job.model)
+    deadline = job.deadline_at.timestamp()
+
+    def claim_with(account_id):
+        if not jobs.claim(job, account_id=account_id):
+            raise _Lost  # undoes the slot with the lost claim
+
+    lease = None
+    with write_gate():
+        try:
+            if spec is not None and len(job.tried_accounts) < settings.JOB_MAX_ATTEMPTS and time.time() < deadline:
+                lease = leasing.acquire(job.provider, job.holder,
+                                        leasing.lease_ttl(deadline, settings.LEASE_GRACE_SECONDS),
+                                        regions=spec.regions, exclude_ids=job.tried_accounts, bind=claim_with)
+            if lease is None:
+                claim_with(None)  # no free account now: the job waits for one, claimed
+        except _Lost:
+            return None, None, None
+    return job, spec, lease
+
+
+class _Lost(Exception):
+    """Another delivery claimed the job first."""
+
+
+class _Ended(Exception):
+    """The job ended while its worker waited for an account."""
+
+
+def _run(job: Generation, spec, lease) -> str:
     if spec is None:
         _end(job, DriverError(f"Model {job.model!r} is no longer configured.", code="model_not_found", status=400))
         return "failed"
     driver = get_driver(job.provider)
     deadline = job.deadline_at.timestamp()
-    tried: list[int] = list(job.tried_accounts)
     last_error: DriverError | None = None
 
-    while len(tried) < settings.JOB_MAX_ATTEMPTS:
-        lease = leasing.wait_for_lease(job.provider, job.holder, deadline, settings.LEASE_GRACE_SECONDS,
-                                       regions=spec.regions, exclude_ids=tried)
+    def start_attempt(account_id):
+        # Inside the lease's transaction: an ended job takes no slot (spending an account on it
+        # would be paying for nothing).
+        if not jobs.start_attempt(job, account_id):
+            raise _Ended
+
+    while True:
         if lease is None:
-            break
-        if not jobs.still_running(job.pk):
-            # Ended meanwhile (deadline reaper, client gone past its deadline, row deleted):
-            # spending an account on it would be paying for nothing.
-            leasing.release(lease.token)
-            return "abandoned"
-        tried.append(lease.account_id)
-        try:
-            error = _attempt(job, spec, driver, lease, attempt=len(tried), deadline=deadline)
-        finally:
-            leasing.release(lease.token)
+            if len(job.tried_accounts) >= settings.JOB_MAX_ATTEMPTS:
+                break
+            try:
+                lease = leasing.wait_for_lease(job.provider, job.holder, deadline, settings.LEASE_GRACE_SECONDS,
+                                               regions=spec.regions, exclude_ids=job.tried_accounts,
+                                               bind=start_attempt, gate=write_gate)
+            except _Ended:
+                return "abandoned"
+            if lease is None:
+                break
+        error = _attempt(job, spec, driver, lease, deadline=deadline)
+        lease = None
         if error is None:
             return "succeeded"
         last_error = error
@@ -117,13 +156,14 @@ def _run(job: Generation) -> str:
     return "failed"
 
 
-def _attempt(job: Generation, spec, driver, lease, *, attempt: int, deadline: float) -> DriverError | None:
-    account = Account.objects.get(pk=lease.account_id)
-    Generation.objects.filter(pk=job.pk).update(account=account, attempts=attempt,
-                                                tried_accounts=list(job.tried_accounts) + [account.pk])
-    job.tried_accounts = list(job.tried_accounts) + [account.pk]
+def _attempt(job: Generation, spec, driver, lease, *, deadline: float) -> DriverError | None:
+    """One attempt on the leased account (already recorded on the job); the lease is released
+    before this returns."""
+    released = False
     workdir = Path(tempfile.mkdtemp(prefix=f"job-{job.pk.hex[:8]}-"))
     try:
+        account = Account.objects.get(pk=lease.account_id)
+        attempt = len(job.tried_accounts)
         task = DriverTask(
             job_id=str(job.pk), kind=job.kind, model=job.model, upstream_model=spec.upstream,
             params=dict(job.params), inputs=[Path(default_storage.path(name)) for name in job.inputs],
@@ -140,10 +180,14 @@ def _attempt(job: Generation, spec, driver, lease, *, attempt: int, deadline: fl
             err = UpstreamFailure(f"The {job.provider} driver failed: {redact(str(exc))}")
             _after_failure(job, account, err, attempt)
             return err
-        _after_success(job, account, result)
+        _after_success(job, account, result, lease)
+        released = True
         return None
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        if not released:
+            with write_gate():
+                leasing.release(lease.token, account_id=lease.account_id)
 
 
 def _after_failure(job: Generation, account: Account, err: DriverError, attempt: int) -> None:
@@ -155,19 +199,31 @@ def _after_failure(job: Generation, account: Account, err: DriverError, attempt:
         Generation.objects.filter(pk=job.pk).update(upstream_log=job.upstream_log)
 
 
-def _after_success(job: Generation, account: Account, result) -> None:
+def _after_success(job: Generation, account: Account, result, lease) -> None:
+    """Files, the job's end, the account's success and the freed slot: one transaction, so a
+    watcher never sees the job ended without its files."""
     if result.credentials is not None:
         outcomes.save_credentials(account, result.credentials)
-    for index, output in enumerate(result.files):
-        store_output(job, output, index)
-    if jobs.succeed(job.pk, account_id=account.pk, meta=redact_obj(result.meta)):
-        standing.record_success(account.pk)
+    records = [write_output(job, output, index) for index, output in enumerate(result.files)]
+    try:
+        with write_gate(), transaction.atomic():
+            won = jobs.succeed(job.pk, account_id=account.pk, meta=redact_obj(result.meta))
+            if won:
+                GeneratedFile.objects.bulk_create(records)
+            leasing.release(lease.token, account_id=lease.account_id,
+                            account_update=standing.success_update() if won else None)
+    except BaseException:
+        _delete_files(records)
+        raise
+    if won:
         job_finished(job.pk)
     else:
-        # The job was ended meanwhile (deadline reaper): its files must not linger.
-        for record in job.files.all():
-            record.file.delete(save=False)
-        job.files.all().delete()
+        _delete_files(records)  # the job was ended meanwhile (deadline reaper): no lingering files
+
+
+def _delete_files(records) -> None:
+    for record in records:
+        record.file.delete(save=False)
 
 
 def _end(job: Generation, err: DriverError) -> None:

@@ -10,7 +10,7 @@ import logging
 import time
 from datetime import timedelta
 
-from asgiref.sync import sync_to_async
+from api.threads import run_sync
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -59,7 +59,8 @@ def admit(spec: ModelSpec) -> None:
 def create_job(*, api_key, spec: ModelSpec, kind: str, params: dict, inputs: list[tuple[bytes, str]] = (),
                timeout: float | None = None, idempotency_key: str = "", fingerprint: str = "") -> Generation:
     """Admit, store the inputs and the job, and queue it once committed."""
-    admit(spec)  # refuse early, before storing anything
+    if inputs:
+        admit(spec)  # refuse before storing the inputs; without any, the check under the lock suffices
     now = timezone.now()
     job = Generation(api_key=api_key, provider=spec.provider, model=spec.id, kind=kind, params=params,
                      created_at=now, deadline_at=now + timedelta(seconds=timeout or settings.IMAGE_JOB_TIMEOUT),
@@ -115,7 +116,7 @@ async def wait_for(job, request, *, expire=None) -> JobSnapshot:
     started = time.monotonic()
     snap = await watcher().wait(job.holder, budget)
     if snap is None:
-        if await sync_to_async(expire)(job.pk):
+        if await run_sync(expire, job.pk):
             raise ApiError(504, "The generation did not finish before its deadline.", code="timeout",
                            type="server_error")
         # Ended in the last instant, or the client's timeout is shorter than the job's.

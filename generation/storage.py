@@ -23,7 +23,9 @@ def _image_size(data: bytes) -> tuple[int | None, int | None]:
         return None, None
 
 
-def store_output(job: Generation, output: OutputFile, index: int) -> GeneratedFile:
+def write_output(job: Generation, output: OutputFile, index: int) -> GeneratedFile:
+    """The file written to storage, its row not yet saved: the runner inserts the rows in the
+    transaction that ends the job, so a job is never seen ended without its files."""
     width, height = output.width, output.height
     if output.kind in ("image", "thumbnail") and (width is None or height is None):
         width, height = _image_size(output.data)
@@ -31,7 +33,6 @@ def store_output(job: Generation, output: OutputFile, index: int) -> GeneratedFi
     record = GeneratedFile(job=job, kind=output.kind, index=index, mime=output.mime, width=width, height=height,
                            size_bytes=len(output.data), sha256=hashlib.sha256(output.data).hexdigest())
     record.file.save(f"{output.kind}_{index}.{ext}", ContentFile(output.data), save=False)
-    record.save()
     return record
 
 

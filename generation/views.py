@@ -1,17 +1,20 @@
 """The synchronous image endpoints: parse, start a job, hold the request until it ends, answer.
 
 They are async views so a waiting request costs no thread; everything that touches the database
-or the disk runs through sync_to_async before and after the wait.
+or the disk runs off the event loop (the request's thread, the admission thread, the shared pool)
+before and after the wait.
 """
 
 from __future__ import annotations
 
-from adrf.views import APIView
-from asgiref.sync import sync_to_async
+from functools import partial
+
+from api.threads import run_sync
 from django.conf import settings
 from rest_framework.response import Response
 
 from api import idempotency
+from api.asyncview import AsyncAPIView
 from api.errors import ApiError
 from generation import catalog
 from generation.inputs import read_upload, read_url
@@ -19,8 +22,10 @@ from generation.models import Generation, JobKind
 from generation.responses import images_response
 from generation.serializers import MAX_INPUT_IMAGES, CompositionRequestSerializer, ImageRequestSerializer
 from generation.service import create_job, wait_for
-from generation.queueing import admission_gate
+from generation.queueing import admitted
 from generation.waiting import release_request_resources, watcher
+
+INLINE_PREPARE_BYTES = 64 * 1024
 
 
 def resolve_model(request, requested: str | None, capability: str) -> catalog.ModelSpec:
@@ -44,25 +49,42 @@ def uploaded_files(request, *names: str) -> list:
     return files
 
 
-class ImageJobView(APIView):
+class ImageJobView(AsyncAPIView):
     serializer_class = ImageRequestSerializer
     kind = JobKind.GENERATE
     capability = catalog.IMAGE_GENERATE
+    takes_inputs = False  # edits and compositions read images (uploads, URLs) in `prepare`
 
     async def post(self, request):
         if watcher().held >= settings.MAX_HELD_REQUESTS:
             raise ApiError.rate_limited("This server holds as many waiting requests as it may "
                                         "(MAX_HELD_REQUESTS); retry shortly.", 1.0)
-        prepared = await sync_to_async(self.prepare)(request)
-        await release_request_resources()
-        async with admission_gate():
-            job = await sync_to_async(self.start)(request, prepared)
+        if self.prepares_inline(request):
+            prepared = self.prepare(request)
+        else:
+            prepared = await run_sync(self.prepare, request)
+            await release_request_resources()
+        job = await admitted(self.start, request, prepared, batch=not prepared["inputs"])
         snap = await wait_for(job, request)
-        # No database here: the shared pool will do, rather than a fresh thread for this request.
-        body = await sync_to_async(images_response, thread_sensitive=False)(
-            snap, response_format=prepared["response_format"], input_images=len(prepared["inputs"]))
+        shape = partial(images_response, snap, response_format=prepared["response_format"],
+                        input_images=len(prepared["inputs"]))
+        if prepared["response_format"] == "b64_json":
+            # Reads the files: the shared pool will do (no database), rather than a fresh thread.
+            body = await run_sync(shape)
+        else:
+            body = shape()  # signing links only: cheaper than a thread hop
         # Lets an operator find the job in the admin from a client's log line.
         return Response(self.decorate(body, prepared), headers={"x-gateway-job-id": job.public_id})
+
+    def prepares_inline(self, request) -> bool:
+        """Whether `prepare` may run on the event loop: only a small JSON body and no input
+        images, so it is pure parsing (no database, no files, no URLs), cheaper than a thread."""
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or -1)
+        except ValueError:
+            return False
+        return (not self.takes_inputs and request.content_type == "application/json"
+                and 0 <= length <= INLINE_PREPARE_BYTES)
 
     def prepare(self, request) -> dict:
         # File parts are read separately; the serializer sees only the text fields.
@@ -101,6 +123,7 @@ class ImageEditsView(ImageJobView):
 
     kind = JobKind.EDIT
     capability = catalog.IMAGE_EDIT
+    takes_inputs = True
 
     def read_inputs(self, request, serializer):
         files = uploaded_files(request, "image", "image[]")
@@ -118,6 +141,7 @@ class ImageCompositionsView(ImageJobView):
     serializer_class = CompositionRequestSerializer
     kind = JobKind.COMPOSE
     capability = catalog.IMAGE_COMPOSE
+    takes_inputs = True
 
     def read_inputs(self, request, serializer):
         files = uploaded_files(request, "images", "images[]", "image", "image[]")

@@ -250,6 +250,7 @@ class JobWatcher:
         while True:
             self._kick.clear()
             if self._waiters or self._watches:
+                started = loop.time()
                 try:
                     ended, states = await loop.run_in_executor(self._executor, fetch_round, list(self._waiters),
                                                                list(self._watches))
@@ -265,8 +266,11 @@ class JobWatcher:
                             future.set_result(snap)
                     for subscription in self._watches.pop(snap.id, []):
                         subscription._end(snap)
+                # Never busier than one round in three: with a thousand held requests a round
+                # costs milliseconds, and the loop must keep time for answering them.
+                pause = max(settings.WAIT_POLL_SECONDS, 2 * (loop.time() - started))
                 try:
-                    await asyncio.wait_for(self._kick.wait(), timeout=settings.WAIT_POLL_SECONDS)
+                    await asyncio.wait_for(self._kick.wait(), timeout=pause)
                 except asyncio.TimeoutError:
                     pass
             else:
@@ -317,6 +321,14 @@ async def release_request_resources() -> None:
     """
     from asgiref.sync import SyncToAsync, sync_to_async
 
+    try:
+        context = SyncToAsync.thread_sensitive_context.get(None)
+        if context is None or context not in SyncToAsync.context_to_thread_executor:
+            # No thread of its own (the held endpoints run without one, gateway/asgi.py), or
+            # nothing ran on it since the last release: nothing to give back.
+            return
+    except (AttributeError, TypeError):
+        pass
     await sync_to_async(connections.close_all)()
     try:
         context = SyncToAsync.thread_sensitive_context.get(None)

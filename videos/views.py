@@ -11,7 +11,7 @@ import base64
 import time
 
 from adrf.views import APIView as AsyncAPIView
-from asgiref.sync import sync_to_async
+from api.threads import run_sync
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -210,7 +210,7 @@ class VideoDetailView(FastAsyncAPIView):
         return response
 
     async def delete(self, request, video_id: str):
-        return await sync_to_async(self._delete)(request, video_id)
+        return await run_sync(self._delete, request, video_id)
 
     def _delete(self, request, video_id: str):
         task = own_task(request, video_id)
@@ -269,17 +269,17 @@ class VideoRemixView(APIView):
 
 class VideoGenerationsSyncView(AsyncAPIView):
     async def post(self, request):
-        req = await sync_to_async(parse_seed)(request, url_fields=("file_paths", "filePaths"))
+        req = await run_sync(parse_seed, request, url_fields=("file_paths", "filePaths"))
         response_format = text_field(_body(request), "response_format") or "url"
         if response_format not in ("url", "b64_json"):
             raise ApiError.invalid("response_format: url or b64_json.", param="response_format")
-        task = await sync_to_async(service.start)(request, req)
+        task = await run_sync(service.start, request, req)
         snap = await wait_for(task, request, expire=service.expire_overdue)
         video = next((f for f in snap.files if f["kind"] == "video"), None)
         if video is None:
             raise ApiError.server_error("The video finished without a file.", status=502, code="upstream_error")
         if response_format == "b64_json":
-            data = await sync_to_async(_read_b64)(video["file"])
+            data = await run_sync(_read_b64, video["file"])
             item = {"b64_json": data}
         else:
             item = {"url": signed_url(video["file"])}
