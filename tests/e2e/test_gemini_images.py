@@ -177,3 +177,34 @@ def test_sigkilled_worker_leaves_no_chromium_and_the_job_ends(live_gateway, tran
     job.refresh_from_db()
     assert job.finished_at <= job.deadline_at + __import__("datetime").timedelta(seconds=3)
     assert Account.objects.get(pk=account.pk).active_leases == 0
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            return "\nState:\tZ" not in handle.read()
+    except OSError:
+        return False
+
+
+def test_stopping_the_cluster_stops_its_browser_service(live_gateway, transactional_db, fake_gemini):
+    """What `make run`'s Ctrl-C does to the cluster (SIGTERM): the browser service a worker started
+    goes with it, node and Chromium included."""
+    earlier = browser_service.status()
+    if earlier is not None:
+        # Started by an earlier in-process test, so owned by pytest: a worker must start the next.
+        os.kill(earlier["pid"], signal.SIGKILL)
+        wait_until(lambda: browser_service.status() is None, 10, 0.1, "the earlier service to go")
+    gemini_account("gm-stop")
+    job = create_job(api_key=None, spec=catalog.resolve("gemini-image"), kind="generate",
+                     params={"prompt": "before the stop"})
+    wait_until(lambda: Generation.objects.get(pk=job.pk).is_terminal, 60, 0.2, "the job")
+    assert Generation.objects.get(pk=job.pk).status == "succeeded"
+    service = browser_service.status()["pid"]
+    family = {service} | descendants(service)
+    assert any(is_chromium(p) for p in family)
+    live_gateway.stop_cluster(signal.SIGTERM, grace=15)
+    try:
+        wait_until(lambda: not any(_running(p) for p in family), 15, 0.2, "the browser service to stop")
+    finally:
+        live_gateway.start_cluster()

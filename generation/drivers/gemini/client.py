@@ -25,6 +25,8 @@ from generation.drivers.base import UpstreamFailure
 from .service import AUTHKEY_ENV, address_for
 
 START_TIMEOUT = 30.0
+# A service that is going away may accept and then drop the handshake.
+_NOT_THERE = (ConnectionRefusedError, FileNotFoundError, ConnectionResetError, EOFError)
 _spawn_lock = threading.Lock()
 
 
@@ -40,7 +42,7 @@ def connect(start: bool = True):
     address = address_for(key)
     try:
         return Client(address, family="AF_UNIX", authkey=key)
-    except (ConnectionRefusedError, FileNotFoundError):
+    except _NOT_THERE:
         if not start:
             return None
     with _spawn_lock:
@@ -49,7 +51,7 @@ def connect(start: bool = True):
     while True:
         try:
             return Client(address, family="AF_UNIX", authkey=key)
-        except (ConnectionRefusedError, FileNotFoundError):
+        except _NOT_THERE:
             if time.monotonic() > until:
                 err = UpstreamFailure("The Gemini browser service did not start (see the worker's log).",
                                       code="browser_unavailable")
@@ -64,8 +66,11 @@ def status() -> dict | None:
     if conn is None:
         return None
     with conn:
-        conn.send({"kind": "status"})
-        return conn.recv()
+        try:
+            conn.send({"kind": "status"})
+            return conn.recv()
+        except (EOFError, OSError):
+            return None  # it went away meanwhile
 
 
 def _spawn(key: bytes) -> None:
