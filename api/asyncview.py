@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from adrf.views import APIView
 
-from api.threads import run_sync
 from api import authentication
 from api.reads import read
+from api.threads import run_sync
 
 
 class AsyncAPIView(APIView):

@@ -12,23 +12,23 @@ import logging
 import time
 from contextlib import aclosing
 
-from adrf.views import APIView
-from api.threads import run_sync
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from rest_framework.response import Response
 
+from api.asyncview import AsyncAPIView
 from api.errors import ApiError
+from api.threads import run_sync
 from generation import chat
 from generation.chat_replies import DONE, PING, ChunkWriter, completion, failure, media_markdown, progress_line
 from generation.service import wait_for
-from generation.waiting import JobSnapshot, release_request_resources, watcher
+from generation.waiting import JobSnapshot, watcher
 
 logger = logging.getLogger(__name__)
 
 
-class ChatCompletionsView(APIView):
+class ChatCompletionsView(AsyncAPIView):
     async def post(self, request):
         if watcher().held >= settings.MAX_HELD_REQUESTS:
             raise ApiError.rate_limited("This server holds as many waiting requests as it may "
@@ -36,7 +36,6 @@ class ChatCompletionsView(APIView):
         turn = await run_sync(chat.parse, request)
         job = await run_sync(chat.start, request, turn)
         if turn.stream:
-            await release_request_resources()
             return event_stream(turn, job)
         snap = await wait_for(job, request, expire=turn.expire)
         content = media_markdown(snap)
@@ -101,7 +100,6 @@ async def _progress(turn: chat.ChatTurn, job, writer: ChunkWriter):
                                         "background and a retry of the same request joins it.",
                                    code="timeout", type="server_error")
                 await run_sync(turn.expire, job.pk)
-                await release_request_resources()
                 overdue, deadline = True, now + max(2.0, 5 * settings.WAIT_POLL_SECONDS)
                 continue
             item = await feed.next(min(deadline, last_sent + ping_every) - now)

@@ -10,7 +10,6 @@ import logging
 import time
 from datetime import timedelta
 
-from api.threads import run_sync
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -19,12 +18,13 @@ from django.utils import timezone
 
 from accounts import leasing
 from api.errors import ApiError
+from api.threads import run_sync
 from generation import jobs
 from generation.catalog import ModelSpec
 from generation.models import ACTIVE_STATUSES, Generation, JobStatus
 from generation.notify import job_finished
 from generation.queueing import enqueue, write_gate
-from generation.waiting import JobSnapshot, release_request_resources, watcher
+from generation.waiting import JobSnapshot, watcher
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +107,6 @@ async def wait_for(job, request, *, expire=None) -> JobSnapshot:
     """Hold the request until the job (a Generation or a VideoTask) ends; raise the envelope for
     failures and timeouts."""
     expire = expire or expire_overdue
-    # The wait can be long: give this request's DB connection and thread back before it starts.
-    await release_request_resources()
     budget = (job.deadline_at - timezone.now()).total_seconds()
     client_budget = client_wait_budget(request)
     if client_budget is not None:

@@ -1,21 +1,21 @@
 """The synchronous image endpoints: parse, start a job, hold the request until it ends, answer.
 
 They are async views so a waiting request costs no thread; everything that touches the database
-or the disk runs off the event loop (the request's thread, the admission thread, the shared pool)
-before and after the wait.
+or the disk runs off the event loop (api.threads' pool, the admission thread) before and after
+the wait.
 """
 
 from __future__ import annotations
 
 from functools import partial
 
-from api.threads import run_sync
 from django.conf import settings
 from rest_framework.response import Response
 
 from api import idempotency
 from api.asyncview import AsyncAPIView
 from api.errors import ApiError
+from api.threads import run_sync
 from generation import catalog
 from generation.inputs import read_upload, read_url
 from generation.models import Generation, JobKind
@@ -23,7 +23,7 @@ from generation.responses import images_response
 from generation.serializers import MAX_INPUT_IMAGES, CompositionRequestSerializer, ImageRequestSerializer
 from generation.service import create_job, wait_for
 from generation.queueing import admitted
-from generation.waiting import release_request_resources, watcher
+from generation.waiting import watcher
 
 INLINE_PREPARE_BYTES = 64 * 1024
 
@@ -63,7 +63,6 @@ class ImageJobView(AsyncAPIView):
             prepared = self.prepare(request)
         else:
             prepared = await run_sync(self.prepare, request)
-            await release_request_resources()
         job = await admitted(self.start, request, prepared, batch=not prepared["inputs"])
         snap = await wait_for(job, request)
         shape = partial(images_response, snap, response_format=prepared["response_format"],

@@ -307,33 +307,3 @@ def watcher() -> JobWatcher:
     if found is None:
         found = _watchers[id(loop)] = JobWatcher()
     return found
-
-
-async def release_request_resources() -> None:
-    """Before a long wait: give back the request's DB connection and its thread.
-
-    Django runs each ASGI request in its own thread-sensitive context, whose sync work happens on
-    a thread created for that request and kept until the request ends. A thousand held requests
-    would keep a thousand idle threads (and their memory) alive. Their work so far is done and
-    their connection closed, so the thread is let go; anything sync after the wait gets a fresh
-    one. This touches asgiref's per-context executor map (asgiref is pinned in requirements.txt);
-    if that ever moves, the wait still works, only with the thread kept.
-    """
-    from asgiref.sync import SyncToAsync, sync_to_async
-
-    try:
-        context = SyncToAsync.thread_sensitive_context.get(None)
-        if context is None or context not in SyncToAsync.context_to_thread_executor:
-            # No thread of its own (the held endpoints run without one, gateway/asgi.py), or
-            # nothing ran on it since the last release: nothing to give back.
-            return
-    except (AttributeError, TypeError):
-        pass
-    await sync_to_async(connections.close_all)()
-    try:
-        context = SyncToAsync.thread_sensitive_context.get(None)
-        executor = SyncToAsync.context_to_thread_executor.pop(context, None) if context is not None else None
-    except (AttributeError, TypeError):
-        return
-    if executor is not None:
-        executor.shutdown(wait=False)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import time
 
-from adrf.views import APIView as AsyncAPIView
-from api.threads import run_sync
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -19,8 +17,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import ApiError
-from api.asyncview import AsyncAPIView as FastAsyncAPIView
+from api.asyncview import AsyncAPIView
 from api.reads import read
+from api.threads import run_sync
 from generation.inputs import read_upload, read_url
 from generation.media import ranged_response, signed_url
 from generation.service import wait_for
@@ -196,7 +195,7 @@ def _load_video(public_id: str, api_key_id: int) -> tuple[dict, bool] | None:
     return (video_object(task), task.status in ACTIVE_STATUSES) if task is not None else None
 
 
-class VideoDetailView(FastAsyncAPIView):
+class VideoDetailView(AsyncAPIView):
     async def get(self, request, video_id: str):
         # The pollers' hot path: read on the shared reader threads, not a fresh thread and
         # connection per request.
