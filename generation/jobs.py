@@ -30,19 +30,20 @@ def claim(job: Generation, *, account_id=None) -> bool:
                   worker=f"{socket.gethostname()}:{os.getpid()}")
     if account_id is not None:
         fields.update(_attempt_fields(job, account_id))
-    won = Generation.objects.filter(pk=job.pk, status=JobStatus.QUEUED, deadline_at__gt=now,
-                                    deliveries=job.deliveries).update(**fields)
-    if won:
-        for name, value in fields.items():
-            setattr(job, name, value)
-    return bool(won)
+    return _update_if(Generation.objects.filter(pk=job.pk, status=JobStatus.QUEUED, deadline_at__gt=now,
+                                                deliveries=job.deliveries), job, fields)
 
 
 def start_attempt(job: Generation, account_id) -> bool:
     """Record the next attempt (on `account_id`) of a job that is still running; False when it
     ended meanwhile (deadline reaper, client gone past its deadline, row deleted)."""
-    fields = _attempt_fields(job, account_id)
-    won = Generation.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(**fields)
+    return _update_if(Generation.objects.filter(pk=job.pk, status=JobStatus.RUNNING), job,
+                      _attempt_fields(job, account_id))
+
+
+def _update_if(rows, job: Generation, fields: dict) -> bool:
+    """The CAS: write `fields` if `rows` still matches, and mirror them on `job` when it did."""
+    won = rows.update(**fields)
     if won:
         for name, value in fields.items():
             setattr(job, name, value)

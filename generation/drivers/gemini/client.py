@@ -1,9 +1,10 @@
 """The worker's side of the browser service: find it, start it if nobody has, talk to it.
 
 The service is started on demand from inside a worker (so never before django-q2 forks), in the
-worker's process group, so stopping the cluster's group (Ctrl-C under `make run`) stops it too.
-Its owner is the process that owns the worker pool: the django-q2 sentinel for a worker, or the
-calling process itself in a script or a test; the service exits when its owner does.
+worker's process group, so killing the cluster's group kills it too. Its owner is the process
+that owns the worker pool: the django-q2 sentinel for a worker, or the calling process itself in a
+script or a test; the service exits when its owner does (a cluster stopped with SIGTERM, as
+`make run` stops it, ends its sentinel).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def status() -> dict | None:
 def _spawn(key: bytes) -> None:
     owner = os.getppid() if multiprocessing.parent_process() is not None else os.getpid()
     env = {**os.environ, AUTHKEY_ENV: key.hex()}
-    idle = str(getattr(settings, "GEMINI_BROWSER_IDLE_SECONDS", 900))
+    idle = str(settings.GEMINI_BROWSER_IDLE_SECONDS)
     manage = str(settings.BASE_DIR / "manage.py")
     proc = subprocess.Popen([sys.executable, manage, "gemini_browser", "--owner-pid", str(owner), "--idle-seconds",
                              idle], env=env, stdin=subprocess.DEVNULL, close_fds=True, cwd=str(settings.BASE_DIR))

@@ -9,15 +9,12 @@ holding only its account's cookies (and proxy), which is closed on every path.
 
 from __future__ import annotations
 
-import logging
 import time
 
 from generation.drivers.base import DeadlineExceeded, DriverResult, UpstreamFailure
 
 from . import client
 from . import selectors as selector_module
-
-logger = logging.getLogger(__name__)
 
 # How long past the deadline run() waits for the service before giving up on the job. The flow
 # stops DEADLINE_MARGIN seconds before the deadline and the service cancels a job JOB_GRACE after

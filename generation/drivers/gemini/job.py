@@ -96,7 +96,7 @@ async def run_job(browser, *, task, cfg, cancel, warm: bool, pages: FreshPages |
         if context is not None:
             # Closed in the background: the worker has its answer ~25 ms sooner, and nothing of
             # the job is read from the context after this point.
-            closing = asyncio.ensure_future(_close(context))
+            closing = asyncio.ensure_future(quietly(context.close()))
             _closing.add(closing)
             closing.add_done_callback(_closing.discard)
 
@@ -104,9 +104,11 @@ async def run_job(browser, *, task, cfg, cancel, warm: bool, pages: FreshPages |
 _closing: set = set()  # the loop keeps only weak references to tasks
 
 
-async def _close(context) -> None:
+async def quietly(awaitable, timeout: float = 10.0) -> None:
+    """Await a clean-up step (closing a context, a browser, the driver) that may fail or hang
+    when the browser is already gone; neither may stop what comes after it."""
     try:
-        await context.close()
+        await asyncio.wait_for(awaitable, timeout)
     except Exception:
         pass
 

@@ -35,7 +35,7 @@ from multiprocessing.connection import Listener
 
 from generation.drivers.base import DeadlineExceeded, DriverError, UpstreamFailure
 
-from .job import FreshPages, first_line, fresh_page, run_job
+from .job import FreshPages, first_line, fresh_page, quietly, run_job
 from .pinned import pinned_chromium_version
 
 logger = logging.getLogger(__name__)
@@ -67,7 +67,6 @@ class BrowserService:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._pw = None
         self._browsers: dict[tuple, object] = {}
-        self._jobs_on: dict[tuple, int] = {}
         self._lock = asyncio.Lock()  # one launch at a time (binds to the loop on first use)
         self.spares = Spares()
         self._deadlines: dict[str, float] = {}  # running job id -> its deadline
@@ -119,9 +118,9 @@ class BrowserService:
     async def _close(self) -> None:
         await self.spares.close()
         for browser in self._browsers.values():
-            await _quietly(browser.close())
+            await quietly(browser.close())
         if self._pw is not None:
-            await _quietly(self._pw.stop())
+            await quietly(self._pw.stop())
 
     # --- connections (one thread each; the jobs themselves run on the loop) --------------------
 
@@ -204,21 +203,19 @@ class BrowserService:
             self.last_activity = time.monotonic()
 
     async def _browser(self, cfg):
-        """The warm browser for these launch options (launched now if needed), and whether it
-        served a job before this one."""
+        """The browser for these launch options, and whether it was already running (warm) or
+        is launched for this job."""
         key = (cfg.chromium_path, bool(cfg.HEADLESS), tuple(cfg.EXTRA_LAUNCH_ARGS))
         async with self._lock:
             browser = self._browsers.get(key)
             if browser is not None and browser.is_connected():
-                self._jobs_on[key] += 1
-                return browser, self._jobs_on[key] > 1
+                return browser, True
             if browser is not None:
                 logger.warning("gemini browser was disconnected; relaunching")
                 await self.spares.close()
-                await _quietly(browser.close())
-            browser = await self._launch(key)
-            self._browsers[key], self._jobs_on[key] = browser, 1
-            return browser, False
+                await quietly(browser.close())
+            self._browsers[key] = await self._launch(key)
+            return self._browsers[key], False
 
     async def _launch(self, key: tuple):
         from playwright.async_api import async_playwright
@@ -230,7 +227,7 @@ class BrowserService:
             browser = await self._pw.chromium.launch(executable_path=path, headless=headless, args=list(args))
         except Exception:
             # The node driver itself may have died with the browser; start both again once.
-            await _quietly(self._pw.stop())
+            await quietly(self._pw.stop())
             self._pw = await async_playwright().start()
             browser = await self._pw.chromium.launch(executable_path=path, headless=headless, args=list(args))
         self.launches += 1
@@ -285,7 +282,7 @@ class Spares(FreshPages):
                 self.contexts.discard(context)
                 if not page.is_closed():
                     return context, page
-                await _quietly(context.close())
+                await quietly(context.close())
         return await fresh_page(browser, options)
 
     async def _make(self, browser, options: dict):
@@ -295,23 +292,16 @@ class Spares(FreshPages):
             return context, await context.new_page()
         except BaseException:
             self.contexts.discard(context)
-            await _quietly(context.close())
+            await quietly(context.close())
             raise
 
     async def close(self) -> None:
         for future in self._next.values():
             future.cancel()
         for context in list(self.contexts):
-            await _quietly(context.close())
+            await quietly(context.close())
         self._next.clear()
         self.contexts.clear()
-
-
-async def _quietly(awaitable) -> None:
-    try:
-        await asyncio.wait_for(awaitable, 10)
-    except Exception:
-        pass
 
 
 def _alive(pid: int) -> bool:

@@ -31,6 +31,6 @@ class Command(BaseCommand):
         raw = os.environ.pop(AUTHKEY_ENV, "")  # not inherited by node and Chromium
         key = bytes.fromhex(raw) if raw else client.authkey()
         if idle_seconds is None:
-            idle_seconds = float(getattr(settings, "GEMINI_BROWSER_IDLE_SECONDS", 900))
+            idle_seconds = settings.GEMINI_BROWSER_IDLE_SECONDS
         logging.getLogger("generation.drivers.gemini").setLevel(logging.INFO)
         raise SystemExit(BrowserService(key, owner_pid, idle_seconds).serve())
