@@ -81,7 +81,8 @@ async def post(client: aiohttp.ClientSession, body: dict) -> tuple[int, dict]:
         return resp.status, dict(resp.headers)
 
 
-async def gateway_latencies(stack: Stack, key: str, concurrency: int, count: int) -> tuple[list[float], int, int]:
+async def gateway_latencies(stack: Stack, key: str, concurrency: int, count: int,
+                            sent: dict | None = None) -> tuple[list[float], int, int]:
     latencies, errors = [], []
     async with client_session(stack, key, concurrency) as client:
         queue = list(range(count))
@@ -89,16 +90,48 @@ async def gateway_latencies(stack: Stack, key: str, concurrency: int, count: int
         async def worker():
             while queue:
                 i = queue.pop()
-                started = time.perf_counter()
-                status, _headers = await post(client, {**BODY, "prompt": f"bench {i}"})
+                started, sent_at = time.perf_counter(), time.time()
+                status, headers = await post(client, {**BODY, "prompt": f"bench {i}"})
                 if status == 200:
                     latencies.append(time.perf_counter() - started)
+                    if sent is not None:
+                        sent[headers["x-gateway-job-id"].removeprefix("gen_")] = (sent_at, time.time())
                 else:
                     errors.append(status)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     server_errors = sum(1 for e in errors if e >= 500)
     return latencies, len(errors), server_errors
+
+
+def job_times(stack: Stack, ids: list[str]) -> dict[str, dict[str, float]]:
+    """created / enqueued / started / finished of each job, as epoch seconds, from the database."""
+    out = stack.sql(
+        "import json, uuid\n"
+        "from generation.models import Generation\n"
+        f"ids = {json.dumps(ids)}\n"
+        "rows = Generation.objects.filter(pk__in=[uuid.UUID(i) for i in ids]).values(\n"
+        "    'id', 'created_at', 'enqueued_at', 'started_at', 'finished_at')\n"
+        "print(json.dumps({r.pop('id').hex: {k: v.timestamp() for k, v in r.items() if v} for r in rows}))\n")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def stages(stack: Stack, sent: dict) -> dict:
+    """Where a request's time goes: p50 of each leg, in ms (the worker's leg includes the driver)."""
+    times = job_times(stack, list(sent))
+    legs = {"to_created": [], "created_to_enqueued": [], "enqueued_to_started": [], "in_worker": [],
+            "finished_to_answered": []}
+    for job_id, (sent_at, answered_at) in sent.items():
+        t = times.get(job_id, {})
+        if len(t) < 4:
+            continue
+        legs["to_created"].append(t["created_at"] - sent_at)
+        legs["created_to_enqueued"].append(t["enqueued_at"] - t["created_at"])
+        legs["enqueued_to_started"].append(t["started_at"] - t["enqueued_at"])
+        legs["in_worker"].append(t["finished_at"] - t["started_at"])
+        legs["finished_to_answered"].append(answered_at - t["finished_at"])
+    return {f"{name}_p50_ms": percentile(v, 50) * 1000 for name, v in legs.items()} | {
+        f"{name}_p95_ms": percentile(v, 95) * 1000 for name, v in legs.items()}
 
 
 def overhead(quick: bool) -> dict:
@@ -110,7 +143,8 @@ def overhead(quick: bool) -> dict:
             base = direct_driver_latencies(stack, concurrency, count)
             # One unmeasured round first: what is measured is the steady state, not process start-up.
             asyncio.run(gateway_latencies(stack, key, concurrency, concurrency))
-            via, refused, server_errors = asyncio.run(gateway_latencies(stack, key, concurrency, count))
+            sent: dict = {}
+            via, refused, server_errors = asyncio.run(gateway_latencies(stack, key, concurrency, count, sent))
             results[concurrency] = {
                 "requests": count, "refused": refused, "5xx": server_errors,
                 "direct_p50_s": percentile(base, 50), "direct_p95_s": percentile(base, 95),
@@ -118,6 +152,7 @@ def overhead(quick: bool) -> dict:
                 "overhead_p50_ms": (percentile(via, 50) - percentile(base, 50)) * 1000,
                 "overhead_p95_ms": (percentile(via, 95) - percentile(base, 95)) * 1000,
                 "ratio_p50": percentile(via, 50) / percentile(base, 50),
+                "stages": stages(stack, sent),
             }
         results["web_peak_rss_mb"] = max(peak_rss_mb(p) for p in stack.web_pids())
         results["worker_peak_rss_mb"] = max(peak_rss_mb(p) for p in stack.worker_pids())

@@ -1,0 +1,58 @@
+"""Statements compiled ahead by `gateway.prepared` write what the ORM would have written."""
+
+from datetime import timedelta
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Account
+from gateway import prepared
+from generation.models import GeneratedFile, Generation, JobStatus
+from tests.conftest import make_account
+
+
+def make_job(**fields) -> Generation:
+    return Generation.objects.create(kind="generate", provider="sleepy", model="sleepy-1", params={"prompt": "x"},
+                                     deadline_at=timezone.now() + timedelta(minutes=5), **fields)
+
+
+def test_update_is_a_compare_and_swap_run_later(transactional_db):
+    job = make_job(status=JobStatus.RUNNING)
+    end = prepared.update(Generation.objects.filter(pk=job.pk, status=JobStatus.RUNNING),
+                          status=JobStatus.SUCCEEDED, result_meta={"seed": 7})
+    job.refresh_from_db()
+    assert job.status == JobStatus.RUNNING  # compiling wrote nothing
+    assert end.run() == 1
+    assert end.run() == 0  # the condition no longer holds
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED and job.result_meta == {"seed": 7}
+
+
+def test_update_returning_names_the_row_it_wrote(transactional_db):
+    a = make_account("ret-a", max_concurrency=1)
+    take = prepared.update(Account.objects.filter(name="ret-a", active_leases=0), returning="pk", active_leases=1)
+    with transaction.atomic():
+        assert take.run_returning() == a.pk
+        assert take.run_returning() is None
+    assert Account.objects.get(pk=a.pk).active_leases == 1
+
+
+def test_insert_writes_the_rows_bulk_create_would(transactional_db, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    job = make_job()
+    records = []
+    for index in range(2):
+        record = GeneratedFile(job=job, index=index, mime="image/png", width=8, height=4, size_bytes=3)
+        record.file.save(f"image_{index}.png", ContentFile(b"png"), save=False)
+        records.append(record)
+    statements = prepared.insert(records)
+    assert not GeneratedFile.objects.exists()
+    with transaction.atomic():
+        for statement in statements:
+            statement.run()
+    rows = list(GeneratedFile.objects.filter(job=job).order_by("index").values("index", "file", "mime", "width"))
+    assert [r["index"] for r in rows] == [0, 1]
+    assert [r["file"] for r in rows] == [r.file.name for r in records]
+    assert all(r["mime"] == "image/png" and r["width"] == 8 for r in rows)
+    assert prepared.insert([]) == []
