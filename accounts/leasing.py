@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import connection, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, F, Q, Subquery, Value, When
 from django.utils import timezone
 
 from accounts.models import Account, AccountLease, AccountState
+from gateway import prepared
 
 RECOVERING = (AccountState.COOLING, AccountState.EXHAUSTED)
 
@@ -44,7 +45,8 @@ def acquire(provider: str, holder: str, ttl_seconds: float, *, regions=None, exc
     `bind(account_id)`, when given, runs in the same transaction once a slot is won, so the caller
     can record what the slot is for without a transaction of its own; if it raises, the slot is
     not taken and the exception propagates. Called inside a transaction, the lease joins it.
-    `gate`, a context manager factory, is entered around the transaction (the SQLite write gate).
+    `gate`, a context manager factory, is entered around the transaction (the SQLite write gate);
+    the statements are compiled before it, so others wait for the writes only.
     """
     now = timezone.now()
     candidates = Account.objects.filter(provider=provider).filter(usable_q(now))
@@ -55,27 +57,59 @@ def acquire(provider: str, holder: str, ttl_seconds: float, *, regions=None, exc
     if only_ids is not None:
         candidates = candidates.filter(pk__in=list(only_ids))
     ordered = candidates.order_by("active_leases", F("last_used_at").asc(nulls_first=True), "pk")
-    pks = list(ordered.values_list("pk", flat=True)[:20])
-    if not pks:
-        return None
-    # One transaction for every candidate: a busy pool costs one write lock, not one per account.
+    if not ordered.exists():
+        return None  # nothing to wait for the write lock for
+    take_slot = _slot_taker(ordered, now)
+    # One transaction for every try: a busy pool costs one write lock, not one per account.
     with (gate or nullcontext)(), transaction.atomic(savepoint=False):
-        for pk in pks:
-            won = Account.objects.filter(pk=pk).filter(usable_q(now)).update(
-                active_leases=F("active_leases") + 1,
-                last_used_at=now,
-                # SET expressions all read the old row, so `state` below still sees the cooldown.
-                probation=Case(When(state__in=RECOVERING, then=Value(True)), default=F("probation")),
-                state=Case(When(state__in=RECOVERING, then=Value(AccountState.ACTIVE)), default=F("state")),
-            )
-            if won:
-                lease = AccountLease.objects.create(
-                    account_id=pk, holder=holder, acquired_at=now, expires_at=now + timedelta(seconds=ttl_seconds)
-                )
-                if bind is not None:
-                    bind(pk)
-                return Lease(token=str(lease.token), account_id=pk, holder=holder)
-    return None
+        pk = take_slot()
+        if pk is None:
+            return None
+        lease = AccountLease.objects.create(
+            account_id=pk, holder=holder, acquired_at=now, expires_at=now + timedelta(seconds=ttl_seconds)
+        )
+        if bind is not None:
+            bind(pk)
+        return Lease(token=str(lease.token), account_id=pk, holder=holder)
+
+
+MAX_TRIES = 20
+
+
+def _slot_taker(ordered, now):
+    """A function taking one slot on the first of `ordered` it can: that account's pk, or None.
+
+    Each try is one conditional UPDATE, so two workers can never both take the last slot. Where
+    the database can return the row it wrote, one statement picks the first candidate and takes
+    its slot, compiled here, before the caller's write lock (PostgreSQL re-checks the condition
+    on the row it locked: a lost race writes nothing and the next try picks again); elsewhere
+    the candidates are read, then tried in turn.
+    """
+    take = dict(
+        active_leases=F("active_leases") + 1,
+        last_used_at=now,
+        # SET expressions all read the old row, so `state` below still sees the cooldown.
+        probation=Case(When(state__in=RECOVERING, then=Value(True)), default=F("probation")),
+        state=Case(When(state__in=RECOVERING, then=Value(AccountState.ACTIVE)), default=F("state")),
+    )
+    usable = Account.objects.filter(usable_q(now))
+    if prepared.supports_update_returning(ordered.db):
+        pick = prepared.update(usable.filter(pk=Subquery(ordered.values("pk")[:1])), returning="pk", **take)
+
+        def take_slot():
+            for _ in range(MAX_TRIES):
+                pk = pick.run_returning()
+                if pk is not None or not ordered.exists():  # nothing left to race for
+                    return pk
+            return None
+        return take_slot
+
+    def take_slot():
+        for pk in list(ordered.values_list("pk", flat=True)[:MAX_TRIES]):
+            if usable.filter(pk=pk).update(**take):
+                return pk
+        return None
+    return take_slot
 
 
 WAIT_MAX_SLEEP = 1.0
@@ -129,13 +163,26 @@ def release(token: str, *, account_id: int | None = None, account_update: dict |
             if lease is None:
                 return False
             account_id = lease["account_id"]
-        freed = AccountLease.objects.filter(token=token, released_at__isnull=True).update(released_at=timezone.now())
-        fields = dict(account_update or {})
-        if freed:
-            fields["active_leases"] = Case(When(active_leases__gt=0, then=F("active_leases") - 1), default=Value(0))
-        if fields:
-            Account.objects.filter(pk=account_id).update(**fields)
-        return bool(freed)
+        return release_ahead(token, account_id, account_update=account_update)()
+
+
+def release_ahead(token: str, account_id: int, *, account_update: dict | None = None):
+    """`release`, its statements compiled now: a function to call later, in a transaction
+    (under the SQLite write gate, where compiling would keep other writers waiting)."""
+    free = prepared.update(AccountLease.objects.filter(token=token, released_at__isnull=True),
+                           released_at=timezone.now())
+    account = Account.objects.filter(pk=account_id)
+    one_less = Case(When(active_leases__gt=0, then=F("active_leases") - 1), default=Value(0))
+    give_back = prepared.update(account, **(account_update or {}), active_leases=one_less)
+
+    def run() -> bool:
+        if free.run():
+            give_back.run()
+            return True
+        if account_update:  # the reaper freed the slot first
+            account.update(**account_update)
+        return False
+    return run
 
 
 def release_holder(holder: str) -> int:

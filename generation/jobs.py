@@ -8,6 +8,7 @@ import socket
 
 from django.utils import timezone
 
+from gateway import prepared
 from gateway.redaction import redact
 from generation.models import ACTIVE_STATUSES, Generation, JobStatus
 
@@ -59,13 +60,15 @@ def beat(job_id) -> None:
     Generation.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
 
 
-def succeed(job_id, *, account_id=None, meta=None) -> bool:
+def succeed_ahead(job_id, *, account_id=None, meta=None) -> prepared.Statement:
+    """running → succeeded, compiled now to run later (under the write gate): its row count says
+    whether this ending won."""
     fields = dict(status=JobStatus.SUCCEEDED, finished_at=timezone.now(), error_code="", error_message="")
     if meta is not None:
         fields["result_meta"] = meta
     if account_id is not None:
         fields["account_id"] = account_id
-    return bool(Generation.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(**fields))
+    return prepared.update(Generation.objects.filter(pk=job_id, status=JobStatus.RUNNING), **fields)
 
 
 def fail(job_id, *, code: str, message: str, status: int = 502, param: str = "") -> bool:

@@ -28,6 +28,7 @@ from generation.models import GeneratedFile, Generation
 from generation.notify import job_finished
 from generation.queueing import write_gate
 from generation.storage import store_artifact, write_output
+from gateway import prepared
 from gateway.redaction import redact, redact_obj
 
 logger = logging.getLogger(__name__)
@@ -89,16 +90,17 @@ def _claim(job_id):
             raise _Lost  # undoes the slot with the lost claim
 
     lease = None
-    with write_gate():
-        try:
-            if spec is not None and len(job.tried_accounts) < settings.JOB_MAX_ATTEMPTS and time.time() < deadline:
-                lease = leasing.acquire(job.provider, job.holder,
-                                        leasing.lease_ttl(deadline, settings.LEASE_GRACE_SECONDS),
-                                        regions=spec.regions, exclude_ids=job.tried_accounts, bind=claim_with)
-            if lease is None:
+    try:
+        if spec is not None and len(job.tried_accounts) < settings.JOB_MAX_ATTEMPTS and time.time() < deadline:
+            lease = leasing.acquire(job.provider, job.holder,
+                                    leasing.lease_ttl(deadline, settings.LEASE_GRACE_SECONDS),
+                                    regions=spec.regions, exclude_ids=job.tried_accounts, bind=claim_with,
+                                    gate=write_gate)
+        if lease is None:
+            with write_gate():
                 claim_with(None)  # no free account now: the job waits for one, claimed
-        except _Lost:
-            return None, None, None
+    except _Lost:
+        return None, None, None
     return job, spec, lease
 
 
@@ -186,8 +188,9 @@ def _attempt(job: Generation, spec, driver, lease, *, deadline: float) -> Driver
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         if not released:
-            with write_gate():
-                leasing.release(lease.token, account_id=lease.account_id)
+            release = leasing.release_ahead(lease.token, lease.account_id)
+            with write_gate(), transaction.atomic():
+                release()
 
 
 def _after_failure(job: Generation, account: Account, err: DriverError, attempt: int) -> None:
@@ -206,12 +209,18 @@ def _after_success(job: Generation, account: Account, result, lease) -> None:
         outcomes.save_credentials(account, result.credentials)
     records = [write_output(job, output, index) for index, output in enumerate(result.files)]
     try:
+        # Compiled before the write gate, run inside it: the other writers wait for the writes only.
+        end = jobs.succeed_ahead(job.pk, account_id=account.pk, meta=redact_obj(result.meta))
+        add_files = prepared.insert(records)
+        release_won = leasing.release_ahead(lease.token, lease.account_id, account_update=standing.success_update())
         with write_gate(), transaction.atomic():
-            won = jobs.succeed(job.pk, account_id=account.pk, meta=redact_obj(result.meta))
+            won = bool(end.run())
             if won:
-                GeneratedFile.objects.bulk_create(records)
-            leasing.release(lease.token, account_id=lease.account_id,
-                            account_update=standing.success_update() if won else None)
+                for statement in add_files:
+                    statement.run()
+                release_won()
+            else:
+                leasing.release(lease.token, account_id=lease.account_id)
     except BaseException:
         _delete_files(records)
         raise

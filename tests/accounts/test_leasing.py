@@ -5,9 +5,12 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts import leasing, standing
@@ -120,3 +123,35 @@ def test_expire_and_exhaust(transactional_db):
     standing.exhaust(acc.pk, "no_credits", "out of credits", until=until)
     acc.refresh_from_db()
     assert acc.state == AccountState.EXHAUSTED and abs((acc.state_until - until).total_seconds()) < 1
+
+
+def test_only_the_writes_happen_under_the_write_gate(transactional_db):
+    """Other writers wait for whatever runs under the gate: the candidates are read and the
+    statements compiled before it, so under it run the slot's UPDATE, the lease and `bind`."""
+    make_account("gated-a", max_concurrency=2)
+    make_account("gated-b", max_concurrency=2)
+    under_gate = []
+
+    @contextmanager
+    def gate():
+        with CaptureQueriesContext(connection) as queries:
+            yield
+        under_gate.extend(q["sql"].split()[0].upper() for q in queries.captured_queries)
+
+    bound = []
+    lease = leasing.acquire("sleepy", "j1", 60, gate=gate, bind=bound.append)
+    assert lease is not None and bound == [lease.account_id]
+    writes = [s for s in under_gate if s not in ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")]
+    assert writes == ["UPDATE", "INSERT"]  # no SELECT: nothing read while others wait
+
+
+def test_a_lease_freed_by_the_reaper_is_not_freed_twice_but_the_success_is_kept(transactional_db):
+    acc = make_account("late", max_concurrency=2)
+    lease = leasing.acquire("sleepy", "j1", 60)
+    leasing.acquire("sleepy", "j2", 60)
+    give_back = leasing.release_ahead(lease.token, acc.pk, account_update=standing.success_update())
+    leasing.release(lease.token)  # the reaper, between the compile and the run
+    with transaction.atomic():
+        assert give_back() is False
+    acc.refresh_from_db()
+    assert acc.active_leases == 1 and acc.jobs_succeeded == 1  # j2 still holds its slot
