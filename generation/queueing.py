@@ -80,6 +80,17 @@ _admissions: dict[int, "_AdmissionQueue"] = {}
 ADMISSION_BATCH = 8
 
 
+_batch = threading.local()
+
+
+def batch_memo() -> dict | None:
+    """A dict that lives as long as the current admission batch's transaction, None outside one:
+    what every admission of the batch would read alike (the pool's size and load) is read once.
+    Within the transaction the pool cannot gain load from elsewhere (SQLite's write lock; the
+    provider's rows locked on PostgreSQL), so only the batch's own admissions change it."""
+    return getattr(_batch, "memo", None)
+
+
 class _AdmissionQueue:
     """The requests of one event loop waiting to be admitted, and the task admitting them."""
 
@@ -155,13 +166,17 @@ def _admit(calls) -> list[tuple[bool, object]]:
             return [(True, fn(*args))]
         outcomes = []
         with write_gate(), transaction.atomic():
-            for fn, args in calls:
-                try:
-                    outcomes.append((True, fn(*args)))
-                except (InterfaceError, DatabaseError):
-                    raise  # the connection may be unusable: the batch fails as a whole
-                except Exception as exc:
-                    outcomes.append((False, exc))
+            _batch.memo = {}
+            try:
+                for fn, args in calls:
+                    try:
+                        outcomes.append((True, fn(*args)))
+                    except (InterfaceError, DatabaseError):
+                        raise  # the connection may be unusable: the batch fails as a whole
+                    except Exception as exc:
+                        outcomes.append((False, exc))
+            finally:
+                _batch.memo = None
         return outcomes
     except (InterfaceError, DatabaseError) as exc:
         connections["default"].close()  # possibly broken: the next admission reconnects

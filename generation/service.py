@@ -23,7 +23,7 @@ from generation import jobs
 from generation.catalog import ModelSpec
 from generation.models import ACTIVE_STATUSES, Generation, JobStatus
 from generation.notify import job_finished
-from generation.queueing import enqueue, write_gate
+from generation.queueing import batch_memo, enqueue, write_gate
 from generation.waiting import JobSnapshot, watcher
 
 logger = logging.getLogger(__name__)
@@ -35,6 +35,19 @@ OVERLOAD_RETRY_SECONDS = 2.0
 
 def admit(spec: ModelSpec) -> None:
     """Refuse at once when the pool cannot take the job: 429 with a hint, or 503 if it never can."""
+    capacity, inflight = _pool_load(spec)
+    if inflight >= capacity + settings.MAX_QUEUE_BACKLOG:
+        raise ApiError.rate_limited(
+            f"The {spec.provider} pool is saturated ({inflight} jobs for {capacity} slots); retry shortly.",
+            OVERLOAD_RETRY_SECONDS)
+
+
+def _pool_load(spec: ModelSpec) -> tuple[int, int]:
+    """(slots, jobs in flight) of the model's pool; read once per admission batch."""
+    memo = batch_memo()
+    key = (spec.provider, tuple(spec.regions or ()))
+    if memo is not None and key in memo:
+        return memo[key]
     capacity, _used = leasing.pool_capacity(spec.provider, regions=spec.regions)
     if capacity == 0:
         recovery = leasing.soonest_recovery(spec.provider, regions=spec.regions)
@@ -50,10 +63,18 @@ def admit(spec: ModelSpec) -> None:
 
     inflight = (Generation.objects.filter(provider=spec.provider, status__in=ACTIVE_STATUSES).count()
                 + VideoTask.objects.filter(provider=spec.provider, status__in=ACTIVE_STATUSES).count())
-    if inflight >= capacity + settings.MAX_QUEUE_BACKLOG:
-        raise ApiError.rate_limited(
-            f"The {spec.provider} pool is saturated ({inflight} jobs for {capacity} slots); retry shortly.",
-            OVERLOAD_RETRY_SECONDS)
+    if memo is not None:
+        memo[key] = (capacity, inflight)
+    return capacity, inflight
+
+
+def note_admitted(spec: ModelSpec) -> None:
+    """One more job in flight for the rest of the batch (after its own savepoint committed)."""
+    memo = batch_memo()
+    key = (spec.provider, tuple(spec.regions or ()))
+    if memo is not None and key in memo:
+        capacity, inflight = memo[key]
+        memo[key] = (capacity, inflight + 1)
 
 
 def create_job(*, api_key, spec: ModelSpec, kind: str, params: dict, inputs: list[tuple[bytes, str]] = (),
@@ -76,6 +97,7 @@ def create_job(*, api_key, spec: ModelSpec, kind: str, params: dict, inputs: lis
             admit(spec)  # again, under the lock: a burst of requests must not all slip through
             job.save(force_insert=True)
             enqueue(job, new=True)
+        note_admitted(spec)
     except BaseException:
         for name in saved:
             default_storage.delete(name)

@@ -16,7 +16,7 @@ from api import idempotency
 from api.errors import ApiError
 from generation import catalog
 from generation.queueing import dispatch, write_gate
-from generation.service import admit
+from generation.service import admit, note_admitted
 from videos import tasks as task_states
 from videos.models import ACTIVE_STATUSES, VideoTask
 
@@ -119,6 +119,7 @@ def create_task(api_key, req: VideoRequest, *, idempotency_key: str = "", finger
             admit(req.spec)
             task.save(force_insert=True)
             enqueue(task, new=True)
+        note_admitted(req.spec)
     except BaseException:
         for name in saved:
             default_storage.delete(name)
