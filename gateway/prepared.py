@@ -61,6 +61,15 @@ def update(queryset, *, returning: str | None = None, **values) -> Statement:
     return Statement(text, tuple(params), using)
 
 
+def delete(queryset) -> Statement:
+    """A plain DELETE of `queryset`'s rows, compiled now and run later. Unlike
+    `QuerySet.delete()` it neither cascades nor sends signals: for rows nothing refers to."""
+    using = queryset._db or router.db_for_write(queryset.model)
+    query = queryset.query.chain(sql.DeleteQuery)
+    text, params = query.get_compiler(using).as_sql()
+    return Statement(text, tuple(params), using)
+
+
 def insert(objs) -> list[Statement]:
     """`bulk_create(objs)` for new rows of one model, compiled now and run later. A primary key
     the database assigns is not read back."""

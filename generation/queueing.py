@@ -16,6 +16,7 @@ from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 from django_q.tasks import async_task
 
+from gateway import prepared
 from generation.models import Generation
 
 RUNNER = "generation.runner.run_generation"
@@ -221,11 +222,13 @@ class GatedOrmBroker(ORM):
         if not tasks:
             time.sleep(Conf.POLL)  # empty queue: as the ORM broker, spare the CPU
             return None
+        # A row another cluster locked meanwhile is left to it, as in the ORM broker.
+        locks = [(task, prepared.update(self.get_connection().filter(id=task.id, lock=task.lock),
+                                        lock=self.timeout(task))) for task in tasks]
         with write_gate(), transaction.atomic(using=Conf.ORM):
-            # A row another cluster locked meanwhile is left to it, as in the ORM broker.
-            return [(task.pk, task.payload) for task in tasks
-                    if self.get_connection().filter(id=task.id, lock=task.lock).update(lock=self.timeout(task))]
+            return [(task.pk, task.payload) for task, lock in locks if lock.run()]
 
     def delete(self, task_id):
+        remove = prepared.delete(self.get_connection().filter(pk=task_id))
         with write_gate():
-            super().delete(task_id)
+            remove.run()

@@ -56,3 +56,12 @@ def test_insert_writes_the_rows_bulk_create_would(transactional_db, settings, tm
     assert [r["file"] for r in rows] == [r.file.name for r in records]
     assert all(r["mime"] == "image/png" and r["width"] == 8 for r in rows)
     assert prepared.insert([]) == []
+
+
+def test_delete_removes_only_its_rows_when_run(transactional_db):
+    keep, drop = make_job(), make_job()
+    remove = prepared.delete(Generation.objects.filter(pk=drop.pk))
+    assert Generation.objects.count() == 2  # compiling deleted nothing
+    assert remove.run() == 1
+    assert list(Generation.objects.values_list("pk", flat=True)) == [keep.pk]
+    assert remove.run() == 0
