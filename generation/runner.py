@@ -24,7 +24,7 @@ from accounts.models import Account
 from generation import catalog, jobs, outcomes
 from generation.drivers import get_driver
 from generation.drivers.base import DeadlineExceeded, DriverError, DriverTask, UpstreamFailure
-from generation.models import GeneratedFile, Generation
+from generation.models import Generation
 from generation.notify import job_finished
 from generation.queueing import write_gate
 from generation.storage import store_artifact, write_output
