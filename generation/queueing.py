@@ -218,13 +218,14 @@ class GatedOrmBroker(ORM):
     Delivery is unchanged: the same rows, locks and retry."""
 
     def dequeue(self):
-        tasks = list(self.get_connection().filter(key=self.list_key, lock__lt=timezone.now())[0:Conf.BULK])
+        queue = self.get_connection()  # once: each call checks the connections again
+        tasks = list(queue.filter(key=self.list_key, lock__lt=timezone.now())[0:Conf.BULK])
         if not tasks:
             time.sleep(Conf.POLL)  # empty queue: as the ORM broker, spare the CPU
             return None
         # A row another cluster locked meanwhile is left to it, as in the ORM broker.
-        locks = [(task, prepared.update(self.get_connection().filter(id=task.id, lock=task.lock),
-                                        lock=self.timeout(task))) for task in tasks]
+        locks = [(task, prepared.update(queue.filter(id=task.id, lock=task.lock), lock=self.timeout(task)))
+                 for task in tasks]
         with write_gate(), transaction.atomic(using=Conf.ORM):
             return [(task.pk, task.payload) for task, lock in locks if lock.run()]
 
