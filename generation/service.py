@@ -45,7 +45,7 @@ def admit(spec: ModelSpec) -> None:
 def _pool_load(spec: ModelSpec) -> tuple[int, int]:
     """(slots, jobs in flight) of the model's pool; read once per admission batch."""
     memo = batch_memo()
-    key = (spec.provider, tuple(spec.regions or ()))
+    key = _pool_key(spec)
     if memo is not None and key in memo:
         return memo[key]
     capacity, _used = leasing.pool_capacity(spec.provider, regions=spec.regions)
@@ -68,10 +68,15 @@ def _pool_load(spec: ModelSpec) -> tuple[int, int]:
     return capacity, inflight
 
 
+def _pool_key(spec: ModelSpec) -> tuple:
+    """Models served by the same accounts share one entry of the batch memo."""
+    return spec.provider, tuple(spec.regions or ())
+
+
 def note_admitted(spec: ModelSpec) -> None:
     """One more job in flight for the rest of the batch (after its own savepoint committed)."""
     memo = batch_memo()
-    key = (spec.provider, tuple(spec.regions or ()))
+    key = _pool_key(spec)
     if memo is not None and key in memo:
         capacity, inflight = memo[key]
         memo[key] = (capacity, inflight + 1)
