@@ -102,8 +102,6 @@ class JimengDriver:
         meta["images"] = len(files)
         if len(files) < req.n:
             meta["partial"] = True
-        if before is not None:
-            self._credits_used(client, before, meta)
         return DriverResult(files=files, meta=meta, upstream_log=client.log)
 
     def _read_inputs(self, task: DriverTask) -> list[bytes]:
@@ -138,19 +136,6 @@ class JimengDriver:
                                       "or vanished).", upstream_log=client.log)
             files.append(got)
         return files
-
-    def _credits_used(self, client: JimengClient, before, meta: dict) -> None:
-        """Credits spent, from a second balance read; skipped when it fails or time is short."""
-        try:
-            if client.remaining() < 2 * float(config.get("POLL_DEADLINE_RESERVE")):
-                return
-            after = credits.balance(client)
-        except DeadlineExceeded:
-            return
-        except DriverError:
-            return
-        meta["credits_after"] = after.total
-        meta["credits_used"] = max(0, before.total - after.total)
 
     # --- videos (VideoDriver) ----------------------------------------------------------------------
     # One account's job, split so a crashed worker can resume it without paying twice: the runner
