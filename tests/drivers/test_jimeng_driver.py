@@ -479,3 +479,23 @@ def test_retry_after_hints_are_read():
     assert errors.retry_after({}) is None
     err = errors.from_http(429, {"Retry-After": "30"}, path="/mweb/v1/aigc_draft/generate")
     assert isinstance(err, RateLimited) and err.retry_after == 30.0 and err.account_action == "cooldown"
+
+
+def test_sessions_follow_the_environment_s_proxy_and_ca_bundle(monkeypatch):
+    from generation.drivers.jimeng import client as client_module
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    client_module._environment_proxies.cache_clear()
+    try:
+        plain = client_module.new_session()
+        assert plain.trust_env is False and plain.verify == "/etc/ssl/certs/ca-certificates.crt"
+        monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+        client_module._environment_proxies.cache_clear()
+        proxied = client_module.new_session()
+        assert proxied.trust_env is True
+        assert proxied.merge_environment_settings("https://jimeng.jianying.com/", {}, None, None, None)[
+            "proxies"]["https"] == "http://proxy.invalid:3128"
+    finally:
+        client_module._environment_proxies.cache_clear()
