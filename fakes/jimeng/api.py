@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from werkzeug.wrappers import Request
 
-from . import drafts, inject, records
+from . import drafts, files, inject, records
 from . import protocol as p
 from .envelope import HttpFailure, DropConnection, UpstreamError, logid
 from .failures import CLAIM, HTTP, JOB, RET, Failure, parse_markers
@@ -265,6 +265,8 @@ def generate(ctx: Ctx):
         job.charge = charge
         state.add_job(job)
         data = {"aigc_data": _aigc_data(ctx, job)}
+    if job.kind != "video" and not job.fail_code():
+        files.prerender(state, job)
     if lost is not None:
         if (lost[1] or "").lower() == "reset":
             raise DropConnection("injected lost_response:reset (job created)")

@@ -22,6 +22,19 @@ def _inputs(state, uris) -> tuple[bytes, ...]:
     return tuple(found)
 
 
+def image_spec(state, job, index: int) -> media.ImageSpec:
+    """What result image `index` of `job` shows (call with state.lock held)."""
+    inputs = _inputs(state, job.input_uris if job.kind == "blend" else ())
+    return media.ImageSpec(job.text, index, job.count, job.history_id, inputs)
+
+
+def prerender(state, job) -> None:
+    """Start rendering the job's first result image, at the size and format its URL will name."""
+    with state.lock:
+        key = (image_spec(state, job, 0), job.width, job.height, state.config.image_format)
+    state.images.prepare(key)
+
+
 def handle(request: Request, state, now: float) -> Response:
     path = request.path
     image, video = cdn.IMAGE_PATH_RE.match(path), cdn.VIDEO_PATH_RE.match(path)
@@ -41,8 +54,7 @@ def handle(request: Request, state, now: float) -> Response:
             return envelope.html(404, "unknown CDN object")
         index = found[1]
         if image:
-            inputs = _inputs(state, job.input_uris if job.kind == "blend" else ())
-            spec = media.ImageSpec(job.text, index, job.count, job.history_id, inputs)
+            spec = image_spec(state, job, index)
         else:
             frames = _inputs(state, [job.video.get("first_uri")]), \
                 _inputs(state, [job.video.get("end_uri")])
@@ -53,7 +65,7 @@ def handle(request: Request, state, now: float) -> Response:
         width, height, ext = int(image.group("w")), int(image.group("h")), image.group("ext")
         if not (0 < width <= p.MAX_IMAGE_SIDE and 0 < height <= p.MAX_IMAGE_SIDE):
             return envelope.html(404, "size out of range")
-        body, mimetype = media.render_image(spec, width, height, ext), media.MIME[ext]
+        body, mimetype = state.images.get((spec, width, height, ext)), media.MIME[ext]
     else:
         width, height = video_dims(job, video.group("variant") == "origin")
         body, mimetype = media.render_mp4(spec, width, height), "video/mp4"

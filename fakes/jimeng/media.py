@@ -88,7 +88,6 @@ def _card(prompt: str, width: int, height: int, index: int, footer: str) -> Imag
     return image
 
 
-@functools.lru_cache(maxsize=48)
 def render_image(spec: ImageSpec, width: int, height: int, fmt: str = "png") -> bytes:
     footer = f"{spec.index + 1}/{spec.count} {width}x{height} {spec.label}"
     image = _card(spec.prompt, width, height, spec.index, footer)

@@ -13,10 +13,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from . import media
 from . import protocol as p
 from .cdn import UrlSigner
 from .config import FakeConfig
 from .failures import FailureQueue
+from .gallery import RenderedImages
 from .jobs import Job
 from .ledger import CreditLedger
 from .uploads import UploadRegistry
@@ -47,6 +49,7 @@ class FakeState:
         self.config = config or FakeConfig()
         self.failures = FailureQueue()
         self.signer = UrlSigner(secrets.token_bytes(32))
+        self.images = RenderedImages(media.render_image)
         self.reset()
 
     def reset(self):
