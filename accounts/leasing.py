@@ -49,14 +49,7 @@ def acquire(provider: str, holder: str, ttl_seconds: float, *, regions=None, exc
     the statements are compiled before it, so others wait for the writes only.
     """
     now = timezone.now()
-    candidates = Account.objects.filter(provider=provider).filter(usable_q(now))
-    if regions:
-        candidates = candidates.filter(region__in=regions)
-    if exclude_ids:
-        candidates = candidates.exclude(pk__in=list(exclude_ids))
-    if only_ids is not None:
-        candidates = candidates.filter(pk__in=list(only_ids))
-    ordered = candidates.order_by("active_leases", F("last_used_at").asc(nulls_first=True), "pk")
+    ordered = _candidates(provider, now, regions=regions, exclude_ids=exclude_ids, only_ids=only_ids)
     if not ordered.exists():
         return None  # nothing to wait for the write lock for
     take_slot = _slot_taker(ordered, now)
@@ -71,6 +64,29 @@ def acquire(provider: str, holder: str, ttl_seconds: float, *, regions=None, exc
         if bind is not None:
             bind(pk)
         return Lease(token=str(lease.token), account_id=pk, holder=holder)
+
+
+def _candidates(provider: str, now, *, regions=None, exclude_ids=(), only_ids=None):
+    """Usable accounts in the order slots are taken: least busy, then least recently used."""
+    candidates = Account.objects.filter(provider=provider).filter(usable_q(now))
+    if regions:
+        candidates = candidates.filter(region__in=regions)
+    if exclude_ids:
+        candidates = candidates.exclude(pk__in=list(exclude_ids))
+    if only_ids is not None:
+        candidates = candidates.filter(pk__in=list(only_ids))
+    return candidates.order_by("active_leases", F("last_used_at").asc(nulls_first=True), "pk")
+
+
+def warm_up(provider: str) -> None:
+    """Build an acquisition's statements once without running a write: the first build in a
+    process fills Django's query caches (~10 ms), which a new worker should do before its first
+    job rather than during it."""
+    now = timezone.now()
+    ordered = _candidates(provider, now, regions=("cn",))
+    ordered.exists()
+    _slot_taker(ordered, now)
+    prepared.insert([AccountLease(account_id=0, holder="", acquired_at=now, expires_at=now)])
 
 
 MAX_TRIES = 20

@@ -35,9 +35,12 @@ def preload_for_workers():
     from django.utils.module_loading import import_string
     from PIL import Image
 
+    import django.db.models.sql.compiler  # noqa: F401  (Django imports it on the first query)
     import generation.runner  # noqa: F401
     import videos.runner  # noqa: F401
+    from generation import catalog
 
+    catalog.all_models()  # imports every driver's catalog module, and caches the registry
     Image.preinit()  # the image plugins, otherwise imported on the first Image.open of each worker
     for provider, path in settings.GATEWAY_DRIVERS.items():
         try:
@@ -68,3 +71,10 @@ def warm_up_worker(sender=None, proc_name=None, **kwargs):
         connections["default"].ensure_connection()
     except DatabaseError:
         logging.getLogger(__name__).warning("worker could not connect to the database yet", exc_info=True)
+        return
+    from generation import runner
+
+    try:
+        runner.warm_up(settings.GATEWAY_DRIVERS)
+    except Exception:  # only a head start: the first job builds whatever this could not
+        logging.getLogger(__name__).warning("worker warm-up failed", exc_info=True)

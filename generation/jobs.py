@@ -26,13 +26,18 @@ def claim(job: Generation, *, account_id=None) -> bool:
     the same statement. The CAS includes `deliveries`, so a job claimed and requeued since it was
     read is not taken with stale fields.
     """
+    fields = claim_fields(job, account_id=account_id)
+    return _update_if(Generation.objects.filter(pk=job.pk, status=JobStatus.QUEUED, deadline_at__gt=fields["started_at"],
+                                                deliveries=job.deliveries), job, fields)
+
+
+def claim_fields(job: Generation, *, account_id=None) -> dict:
     now = timezone.now()
     fields = dict(status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, deliveries=job.deliveries + 1,
                   worker=f"{socket.gethostname()}:{os.getpid()}")
     if account_id is not None:
         fields.update(_attempt_fields(job, account_id))
-    return _update_if(Generation.objects.filter(pk=job.pk, status=JobStatus.QUEUED, deadline_at__gt=now,
-                                                deliveries=job.deliveries), job, fields)
+    return fields
 
 
 def start_attempt(job: Generation, account_id) -> bool:

@@ -1,0 +1,18 @@
+"""A new worker's warm-up builds the claim and success statements without writing anything."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import AccountLease
+from generation import runner
+from generation.models import Generation
+
+
+@pytest.mark.django_db
+def test_warm_up_only_reads(settings):
+    with CaptureQueriesContext(connection) as queries:
+        runner.warm_up(settings.GATEWAY_DRIVERS)
+    statements = [q["sql"].lstrip().split()[0].upper() for q in queries.captured_queries]
+    assert statements and set(statements) == {"SELECT"}
+    assert not Generation.objects.exists() and not AccountLease.objects.exists()
