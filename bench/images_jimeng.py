@@ -73,6 +73,20 @@ def _direct_one(i: int) -> float:
     return time.perf_counter() - started
 
 
+def _direct_client(plan: tuple[int, int, float, float]) -> list[float]:
+    """One closed-loop client: wait `offset` seconds, then `calls` calls back to back; the
+    latencies of those sent at least `settle` seconds after the clients started."""
+    client, calls, offset, settle = plan
+    time.sleep(offset)
+    out, sent_at = [], offset
+    for i in range(calls):
+        latency = _direct_one(client * 1000 + i)
+        if sent_at >= settle:
+            out.append(latency)
+        sent_at += latency
+    return out
+
+
 def direct_pool(stack: Stack, concurrency: int) -> ProcessPoolExecutor:
     """The same driver against the same fake, with no gateway around it: what the gateway adds
     nothing to. One process per concurrent call, as the gateway's workers."""
@@ -80,8 +94,12 @@ def direct_pool(stack: Stack, concurrency: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(concurrency, mp_context=multiprocessing.get_context("fork"))
 
 
-def direct_latencies(pool: ProcessPoolExecutor, count: int) -> list[float]:
-    return list(pool.map(_direct_one, range(count)))
+def direct_latencies(pool: ProcessPoolExecutor, concurrency: int, count: int, spread: float = 0.0) -> list[float]:
+    """`concurrency` closed-loop clients making `count` calls in all; client k starts
+    k × spread / concurrency seconds late (spread 0: all at once)."""
+    calls = count // concurrency + (1 if spread else 0)  # spread: the first round is ramp-up, not counted
+    plans = [(k, calls, k * spread / concurrency, spread) for k in range(concurrency)]
+    return [t for times in pool.map(_direct_client, plans) for t in times]
 
 
 # --- through the gateway -------------------------------------------------------------------------
@@ -99,16 +117,23 @@ async def post(client: aiohttp.ClientSession, body: dict) -> tuple[int, dict]:
 
 
 async def gateway_latencies(stack: Stack, key: str, concurrency: int, count: int,
-                            sent: dict | None = None) -> tuple[list[float], int, int]:
+                            sent: dict | None = None, spread: float = 0.0) -> tuple[list[float], int, int]:
+    """`concurrency` closed-loop clients sending `count` requests in all; client k starts
+    k × spread / concurrency seconds late (spread 0: all at once). With a spread, requests sent
+    before every client has started (the ramp-up) are sent on top and not counted."""
     latencies, errors = [], []
     async with client_session(stack, key, concurrency) as client:
-        queue = list(range(count))
+        queue = list(range(count + (concurrency if spread else 0)))
+        began = time.perf_counter()
 
-        async def worker():
+        async def worker(k):
+            await asyncio.sleep(k * spread / concurrency)
             while queue:
                 i = queue.pop()
                 started, sent_at = time.perf_counter(), time.time()
                 status, headers = await post(client, {**BODY, "prompt": f"bench {i}"})
+                if started - began < spread:
+                    continue
                 if status == 200:
                     latencies.append(time.perf_counter() - started)
                     if sent is not None:
@@ -116,7 +141,7 @@ async def gateway_latencies(stack: Stack, key: str, concurrency: int, count: int
                 else:
                     errors.append(status)
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker(k) for k in range(concurrency)))
     server_errors = sum(1 for e in errors if e >= 500)
     return latencies, len(errors), server_errors
 
@@ -151,21 +176,32 @@ def stages(stack: Stack, sent: dict) -> dict:
         f"{name}_p95_ms": percentile(v, 95) * 1000 for name, v in legs.items()}
 
 
+# The 32-client figure is taken twice. In lockstep every client sends at the same moment, and
+# because the fake's generation time never varies they stay in step: each cycle is one burst of
+# 32 requests arriving within a millisecond, the worst case. Spread, client k starts
+# k/32 of a generation time late, so requests arrive evenly, as they do from independent
+# clients against an upstream whose times vary; 32 requests are still in flight at all times.
+RUNS = [("1", 1, 0.0), ("32", 32, 0.0), ("32_spread", 32, 1.0)]
+
+
 def overhead(quick: bool) -> dict:
     results = {}
     with Stack(workers=32, fake_delay=1.0).start() as stack:
         key = stack.setup_pool(jimeng_accounts(8, 4))  # 32 slots: no request waits for an account
-        for concurrency in (1, 32):
+        for name, concurrency, spread in RUNS:
+            spread *= stack.fake_delay
             count = (8 if quick else 24) if concurrency == 1 else (32 if quick else 128)
             with direct_pool(stack, concurrency) as pool:
-                direct_latencies(pool, concurrency)  # unmeasured: process start-up
-                base = direct_latencies(pool, count)
+                direct_latencies(pool, concurrency, concurrency)  # unmeasured: process start-up
+                base = direct_latencies(pool, concurrency, count, spread)
             # One unmeasured round first: what is measured is the steady state, not process start-up.
             asyncio.run(gateway_latencies(stack, key, concurrency, concurrency))
             sent: dict = {}
-            via, refused, server_errors = asyncio.run(gateway_latencies(stack, key, concurrency, count, sent))
-            results[concurrency] = {
-                "requests": count, "fake_delay_s": stack.fake_delay,
+            via, refused, server_errors = asyncio.run(
+                gateway_latencies(stack, key, concurrency, count, sent, spread))
+            results[name] = {
+                "requests": count, "clients": concurrency, "start_spread_s": spread,
+                "fake_delay_s": stack.fake_delay,
                 # The issue's own definition: end-to-end minus the fake's generation time (it
                 # counts the driver's own HTTP and, under load, its CPU contention as overhead).
                 "over_fake_delay_p50_ms": (percentile(via, 50) - stack.fake_delay) * 1000,
