@@ -50,9 +50,14 @@ class RenderedImages:
             event.wait()  # someone else renders it; if that failed, the loop renders it here
         return self._make(key, event)
 
-    def cached(self) -> int:
+    def cached(self) -> list[tuple]:
+        """The keys of the images ready to serve."""
         with self._lock:
-            return len(self._ready)
+            return list(self._ready)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._ready.clear()
 
     def _make(self, key: tuple, event: threading.Event) -> bytes:
         try:

@@ -53,6 +53,7 @@ class FakeState:
         self.reset()
 
     def reset(self):
+        self.images.clear()
         with self.lock:
             self.clock_offset = 0.0
             self.sessions: dict[str, Session] = {}
