@@ -7,12 +7,13 @@ waiting on the row lock. Either way two workers can never both take the last slo
 
 from __future__ import annotations
 
+import functools
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import connection, router, transaction
 from django.db.models import Case, F, Q, Subquery, Value, When
 from django.utils import timezone
 
@@ -49,10 +50,10 @@ def acquire(provider: str, holder: str, ttl_seconds: float, *, regions=None, exc
     the statements are compiled before it, so others wait for the writes only.
     """
     now = timezone.now()
-    ordered = _candidates(provider, now, regions=regions, exclude_ids=exclude_ids, only_ids=only_ids)
-    if not ordered.exists():
+    shape = _shape(provider, regions, exclude_ids, only_ids)
+    if _any_free(*shape).bind(now=now).run_returning() is None:
         return None  # nothing to wait for the write lock for
-    take_slot = _slot_taker(ordered, now)
+    take_slot = _slot_taker(shape, now)
     # One transaction for every try: a busy pool costs one write lock, not one per account.
     with (gate or nullcontext)(), transaction.atomic(savepoint=False):
         pk = take_slot()
@@ -78,47 +79,86 @@ def _candidates(provider: str, now, *, regions=None, exclude_ids=(), only_ids=No
     return candidates.order_by("active_leases", F("last_used_at").asc(nulls_first=True), "pk")
 
 
-def warm_up(provider: str) -> None:
-    """Build an acquisition's statements once without running a write: the first build in a
-    process fills Django's query caches (~10 ms), which a new worker should do before its first
-    job rather than during it."""
-    now = timezone.now()
-    ordered = _candidates(provider, now, regions=("cn",))
-    ordered.exists()
-    _slot_taker(ordered, now)
-    prepared.insert([AccountLease(account_id=0, holder="", acquired_at=now, expires_at=now)])
+def _shape(provider, regions, exclude_ids, only_ids) -> tuple:
+    """What an acquisition's statements depend on besides the time: the key of their templates."""
+    return (provider, tuple(sorted(regions or ())), tuple(sorted(exclude_ids or ())),
+            None if only_ids is None else tuple(sorted(only_ids)))
 
 
-MAX_TRIES = 20
+def _ordered(shape: tuple, now):
+    provider, regions, exclude_ids, only_ids = shape
+    return _candidates(provider, now, regions=regions, exclude_ids=exclude_ids, only_ids=only_ids)
 
 
-def _slot_taker(ordered, now):
-    """A function taking one slot on the first of `ordered` it can: that account's pk, or None.
+_NOW = {"now": Account._meta.get_field("last_used_at")}
 
-    Each try is one conditional UPDATE, so two workers can never both take the last slot. Where
-    the database can return the row it wrote, one statement picks the first candidate and takes
-    its slot, compiled here, before the caller's write lock (PostgreSQL re-checks the condition
-    on the row it locked: a lost race writes nothing and the next try picks again); elsewhere
-    the candidates are read, then tried in turn.
-    """
-    take = dict(
+
+# Compiling an acquisition's statements is most of its cost (~3 ms of Python against ~0.1 ms of
+# SQL), and each process sees few shapes (a provider, a model's regions, the accounts a job
+# already tried), so each shape is compiled once and only the time is bound per call.
+@functools.lru_cache(maxsize=256)
+def _any_free(*shape) -> prepared.Template:
+    return prepared.Template(lambda now: prepared.exists(_ordered(shape, now)), _NOW)
+
+
+def _take(now) -> dict:
+    return dict(
         active_leases=F("active_leases") + 1,
         last_used_at=now,
         # SET expressions all read the old row, so `state` below still sees the cooldown.
         probation=Case(When(state__in=RECOVERING, then=Value(True)), default=F("probation")),
         state=Case(When(state__in=RECOVERING, then=Value(AccountState.ACTIVE)), default=F("state")),
     )
-    usable = Account.objects.filter(usable_q(now))
-    if prepared.supports_update_returning(ordered.db):
-        pick = prepared.update(usable.filter(pk=Subquery(ordered.values("pk")[:1])), returning="pk", **take)
+
+
+@functools.lru_cache(maxsize=256)
+def _pick(*shape) -> prepared.Template:
+    """One statement that takes a slot on the first usable candidate and returns its pk."""
+    def build(now):
+        first = Subquery(_ordered(shape, now).values("pk")[:1])
+        return prepared.update(Account.objects.filter(usable_q(now)).filter(pk=first), returning="pk", **_take(now))
+    return prepared.Template(build, _NOW)
+
+
+def warm_up(provider: str) -> None:
+    """Build an acquisition's statements once without running a write: the first build in a
+    process fills Django's query caches (~10 ms), which a new worker should do before its first
+    job rather than during it."""
+    shape = _shape(provider, None, (), None)
+    _any_free(*shape)
+    if prepared.supports_update_returning():
+        _pick(*shape)
+    now = timezone.now()
+    prepared.insert([AccountLease(account_id=0, holder="", acquired_at=now, expires_at=now)])
+
+
+MAX_TRIES = 20
+
+
+def _slot_taker(shape: tuple, now):
+    """A function taking one slot on the first candidate it can: that account's pk, or None.
+
+    Each try is one conditional UPDATE, so two workers can never both take the last slot. Where
+    the database can return the row it wrote, one statement picks the first candidate and takes
+    its slot, bound here, before the caller's write lock (PostgreSQL re-checks the condition
+    on the row it locked: a lost race writes nothing and the next try picks again); elsewhere
+    the candidates are read, then tried in turn.
+    """
+    if prepared.supports_update_returning(router.db_for_write(Account)):
+        pick = _pick(*shape).bind(now=now)
+        any_free = _any_free(*shape).bind(now=now)
 
         def take_slot():
             for _ in range(MAX_TRIES):
                 pk = pick.run_returning()
-                if pk is not None or not ordered.exists():  # nothing left to race for
+                if pk is not None or any_free.run_returning() is None:  # nothing left to race for
                     return pk
             return None
         return take_slot
+
+    ordered = _ordered(shape, now)
+    usable = Account.objects.filter(usable_q(now))
+    take = _take(now)
 
     def take_slot():
         for pk in list(ordered.values_list("pk", flat=True)[:MAX_TRIES]):

@@ -13,9 +13,11 @@ The statements are the ORM's own SQL: the same conversions, quoting and vendor d
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
 
 from django.db import connections, router, transaction
-from django.db.models import sql
+from django.db.models import DateTimeField, Field, sql
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class Statement:
             return cursor.rowcount
 
     def run_returning(self):
-        """Execute a statement compiled with `returning=`: that column of the first row written, or None."""
+        """Execute; the first column of the first row (for `returning=`: of the row written), or None."""
         with transaction.mark_for_rollback_on_error(using=self.using), connections[self.using].cursor() as cursor:
             cursor.execute(self.sql, self.params)
             row = cursor.fetchone()
@@ -61,6 +63,13 @@ def update(queryset, *, returning: str | None = None, **values) -> Statement:
     return Statement(text, tuple(params), using)
 
 
+def exists(queryset) -> Statement:
+    """`queryset.exists()`, compiled now: `run_returning()` is None when no row matches."""
+    using = queryset._db or router.db_for_read(queryset.model)
+    text, params = queryset.query.exists(limit=True).get_compiler(using).as_sql()
+    return Statement(text, tuple(params), using)
+
+
 def delete(queryset) -> Statement:
     """A plain DELETE of `queryset`'s rows, compiled now and run later. Unlike
     `QuerySet.delete()` it neither cascades nor sends signals: for rows nothing refers to."""
@@ -85,3 +94,56 @@ def insert(objs) -> list[Statement]:
     query = sql.InsertQuery(model)
     query.insert_values(fields, objs)
     return [Statement(text, tuple(params), using) for text, params in query.get_compiler(using).as_sql()]
+
+
+class Template:
+    """A statement the ORM compiles once and that runs again with new values of some parameters.
+
+    `build(**values)` compiles the statement for those values (the names are `fields`' keys;
+    each field converts its value as the ORM does). It is called twice here, with two samples
+    per name. The template is used only when both give the same SQL and their parameters differ
+    exactly where the samples went in, unchanged: then each value is a plain parameter and
+    `bind` puts new ones in its places. Otherwise (a value that ends up transformed, say
+    `now + ttl`) `bind` compiles afresh each time, so a template is never wrong, only slower.
+    """
+
+    def __init__(self, build: Callable[..., Statement], fields: dict[str, Field]):
+        self._build, self._fields = build, fields
+        samples = [{name: _sample(field, k) for name, field in fields.items()} for k in (0, 1)]
+        first, second = build(**samples[0]), build(**samples[1])
+        self._base = first
+        self.slots = _slots(first, second, [self._convert(s, first.using) for s in samples])
+
+    def _convert(self, values: dict, using: str) -> dict:
+        connection = connections[using]
+        return {name: self._fields[name].get_db_prep_value(value, connection, prepared=False)
+                for name, value in values.items()}
+
+    def bind(self, **values) -> Statement:
+        if self.slots is None:
+            return self._build(**values)
+        params = list(self._base.params)
+        for name, value in self._convert(values, self._base.using).items():
+            for i in self.slots[name]:
+                params[i] = value
+        return Statement(self._base.sql, tuple(params), self._base.using)
+
+
+def _sample(field: Field, k: int):
+    if isinstance(field, DateTimeField):
+        return datetime(1971 + k, 2 + k, 3 + k, 4, 5, 6, 789012 - k, tzinfo=timezone.utc)
+    raise TypeError(f"no sample values for {type(field).__name__} parameters")
+
+
+def _slots(first: Statement, second: Statement, converted: list[dict]) -> dict[str, list[int]] | None:
+    """Where each named value sits in the parameters, or None when the builds do not show it."""
+    if first.sql != second.sql or len(first.params) != len(second.params):
+        return None
+    slots = {name: [i for i, p in enumerate(first.params) if p == value] for name, value in converted[0].items()}
+    if not all(slots.values()):
+        return None
+    owner = {i: name for name, places in slots.items() for i in places}
+    for i, (a, b) in enumerate(zip(first.params, second.params)):
+        if (b != converted[1][owner[i]]) if i in owner else (a != b):
+            return None
+    return slots

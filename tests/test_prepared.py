@@ -65,3 +65,35 @@ def test_delete_removes_only_its_rows_when_run(transactional_db):
     assert remove.run() == 1
     assert list(Generation.objects.values_list("pk", flat=True)) == [keep.pk]
     assert remove.run() == 0
+
+
+NOW_FIELD = {"now": Account._meta.get_field("last_used_at")}
+
+
+def test_template_binds_what_a_fresh_compile_would(db):
+    def build(now):
+        return prepared.update(Account.objects.filter(state_until__lte=now, provider="jimeng"), last_used_at=now)
+
+    template = prepared.Template(build, NOW_FIELD)
+    assert template.slots is not None and len(template.slots["now"]) == 2
+    later = timezone.now()
+    assert template.bind(now=later) == build(later)
+
+
+def test_template_of_a_transformed_value_compiles_each_time(db):
+    def build(now):
+        return prepared.update(Account.objects.filter(state_until__lte=now + timedelta(seconds=5)), last_used_at=now)
+
+    template = prepared.Template(build, NOW_FIELD)
+    assert template.slots is None
+    later = timezone.now()
+    assert template.bind(now=later) == build(later)
+
+
+def test_the_lease_statements_are_templates(db):
+    from accounts import leasing
+
+    shape = leasing._shape("jimeng", ("cn",), (3,), None)
+    assert leasing._any_free(*shape).slots is not None
+    if prepared.supports_update_returning():
+        assert leasing._pick(*shape).slots is not None
