@@ -120,11 +120,11 @@ def _pick(*shape) -> prepared.Template:
     return prepared.Template(build, _NOW)
 
 
-def warm_up(provider: str) -> None:
-    """Build an acquisition's statements once without running a write: the first build in a
-    process fills Django's query caches (~10 ms), which a new worker should do before its first
-    job rather than during it."""
-    shape = _shape(provider, None, (), None)
+def warm_up(provider: str, regions=None) -> None:
+    """Build the statements of an acquisition for `regions` once without running a write: a
+    new worker does this before its first job rather than during it (the first build in a
+    process also fills Django's query caches, ~10 ms)."""
+    shape = _shape(provider, regions, (), None)
     _any_free(*shape)
     if prepared.supports_update_returning():
         _pick(*shape)

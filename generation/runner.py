@@ -86,8 +86,9 @@ def warm_up(providers) -> None:
     prepared.update(Generation.objects.filter(pk=nil), **jobs.claim_fields(Generation(pk=nil), account_id=0))
     jobs.succeed_ahead(nil, account_id=0, meta={})
     leasing.release_ahead(str(nil), 0, account_update=standing.success_update())
-    for provider in providers:
-        leasing.warm_up(provider)
+    for provider, regions in {(spec.provider, spec.regions) for spec in catalog.all_models().values()}:
+        if provider in providers:
+            leasing.warm_up(provider, regions)  # a job's first lease, for each of its model's regions
 
 
 def _claim(job_id):
