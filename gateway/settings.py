@@ -152,6 +152,8 @@ HEARTBEAT_SECONDS = env_float("HEARTBEAT_SECONDS", 5.0)
 HEARTBEAT_STALE_SECONDS = env_float("HEARTBEAT_STALE_SECONDS", 30.0)
 QUEUED_REDELIVER_SECONDS = env_int("QUEUED_REDELIVER_SECONDS", 60)
 WAIT_POLL_SECONDS = env_float("WAIT_POLL_SECONDS", 0.02)  # the web process's one watcher query
+# Between wake-ups (SQLite: datagrams from the workers), a slow poll in case one was lost.
+WAIT_SAFETY_POLL_SECONDS = env_float("WAIT_SAFETY_POLL_SECONDS", 0.25)
 STREAM_PING_SECONDS = env_float("STREAM_PING_SECONDS", 15)  # longest silence on a chat stream (`: ping`)
 MAX_QUEUE_BACKLOG = env_int("MAX_QUEUE_BACKLOG", 16)  # queued jobs allowed per provider beyond capacity
 MAX_HELD_REQUESTS = env_int("MAX_HELD_REQUESTS", 2000)  # waiting requests one web process holds

@@ -1,7 +1,9 @@
 """Telling waiting web processes that a job ended.
 
 With Redis, workers publish the job id and each web process's single watcher wakes at once.
-Without Redis there is nothing to send: the watcher's one periodic query finds ended jobs.
+With SQLite (one machine) they send a datagram to each web process (`generation.wakeups`).
+Otherwise (PostgreSQL without Redis) there is nothing to send: the watcher's periodic query
+finds ended jobs.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ def _client():
 
 def job_finished(job_id) -> None:
     if not settings.REDIS_URL:
+        from generation import wakeups
+
+        if wakeups.enabled():
+            wakeups.send(job_id)
         return
     try:
         _client().publish(channel(), str(job_id))

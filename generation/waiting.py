@@ -4,8 +4,10 @@ Two kinds of client use it: `wait()` (a synchronous request that only needs the 
 `watch()` (a stream that also reports how the job is doing: status, progress, attempt).
 However many of them there are, the process runs one round per `WAIT_POLL_SECONDS`: one query
 per table for the ended jobs of all of them, plus, while any stream is open, one query per table
-for the live state of the watched jobs (and, with Redis, a round starts as soon as a worker
-publishes an ended job). Waiting and watching requests hold no thread and no database
+for the live state of the watched jobs. With Redis, a round starts as soon as a worker publishes
+an ended job; with SQLite, as soon as a worker's datagram arrives (`generation.wakeups`), and
+while only synchronous requests wait the rounds between wake-ups slow to one per
+`WAIT_SAFETY_POLL_SECONDS`. Waiting and watching requests hold no thread and no database
 connection, so one ASGI process can hold thousands of them.
 """
 
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import DatabaseError, connections
 
+from generation import wakeups
 from generation.models import ACTIVE_STATUSES, TERMINAL_STATUSES, GeneratedFile, Generation
 
 logger = logging.getLogger(__name__)
@@ -198,6 +201,7 @@ class JobWatcher:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job-watcher")
         self._task: asyncio.Task | None = None
         self._listener: asyncio.Task | None = None
+        self._local: wakeups.Listener | None = None  # this machine's wake-ups (SQLite)
 
     @property
     def held(self) -> int:
@@ -244,6 +248,8 @@ class JobWatcher:
             self._task = asyncio.get_running_loop().create_task(self._poll_loop())
         if settings.REDIS_URL and (self._listener is None or self._listener.done()):
             self._listener = asyncio.get_running_loop().create_task(self._listen())
+        elif not settings.REDIS_URL and self._listener is None and wakeups.enabled():
+            self._listener = asyncio.get_running_loop().create_task(self._listen_locally())
 
     async def _poll_loop(self):
         loop = asyncio.get_running_loop()
@@ -269,12 +275,21 @@ class JobWatcher:
                 # Never busier than one round in three: with a thousand held requests a round
                 # costs milliseconds, and the loop must keep time for answering them.
                 pause = max(settings.WAIT_POLL_SECONDS, 2 * (loop.time() - started))
+                if self._local is not None and not self._watches:
+                    pause = max(pause, settings.WAIT_SAFETY_POLL_SECONDS)  # ends arrive as wake-ups
                 try:
                     await asyncio.wait_for(self._kick.wait(), timeout=pause)
                 except asyncio.TimeoutError:
                     pass
             else:
                 await self._kick.wait()
+
+    async def _listen_locally(self):
+        """Wake the poll loop on each datagram of a worker that ended a job (SQLite only)."""
+        try:
+            self._local = await wakeups.listen(self._kick.set)
+        except Exception:  # polling fast still finds every end
+            logger.warning("could not listen for job ends; they are found by polling", exc_info=True)
 
     async def _listen(self):
         """Wake the poll loop whenever a worker publishes an ended job (Redis only)."""

@@ -22,6 +22,8 @@ _defaults = {
     "Q_WORKERS": "2",
     "Q_POLL_SECONDS": "0.05",
     "WAIT_POLL_SECONDS": "0.05",
+    # Far above any wait in the suite: with SQLite every job end must arrive as a wake-up.
+    "WAIT_SAFETY_POLL_SECONDS": "20",
     "GATEWAY_DRIVERS": '{"sleepy": "tests.support.drivers.SleepyVideoDriver"}',
     "GATEWAY_CATALOGS": '{"sleepy": "tests.support.drivers.MODELS"}',
     # Tasks left in a shared Redis by an earlier run must not reach this run's workers.
