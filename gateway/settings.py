@@ -152,8 +152,10 @@ HEARTBEAT_SECONDS = env_float("HEARTBEAT_SECONDS", 5.0)
 HEARTBEAT_STALE_SECONDS = env_float("HEARTBEAT_STALE_SECONDS", 30.0)
 QUEUED_REDELIVER_SECONDS = env_int("QUEUED_REDELIVER_SECONDS", 60)
 WAIT_POLL_SECONDS = env_float("WAIT_POLL_SECONDS", 0.02)  # the web process's one watcher query
-# Between wake-ups (SQLite: datagrams from the workers), a slow poll in case one was lost.
+# SQLite: between wake-ups (datagrams from the other processes on the machine), a slow poll in
+# case one was lost; for the web's watcher and for the workers' queue reader.
 WAIT_SAFETY_POLL_SECONDS = env_float("WAIT_SAFETY_POLL_SECONDS", 0.25)
+Q_SAFETY_POLL_SECONDS = env_float("Q_SAFETY_POLL_SECONDS", 0.25)
 STREAM_PING_SECONDS = env_float("STREAM_PING_SECONDS", 15)  # longest silence on a chat stream (`: ping`)
 MAX_QUEUE_BACKLOG = env_int("MAX_QUEUE_BACKLOG", 16)  # queued jobs allowed per provider beyond capacity
 MAX_HELD_REQUESTS = env_int("MAX_HELD_REQUESTS", 2000)  # waiting requests one web process holds
@@ -233,7 +235,8 @@ Q_CLUSTER = {
     # only extra writes on the hot path. Failures are still saved by django-q2.
     "save_limit": -1,
     "catch_up": False,
-    # How often an idle ORM broker looks for work: the floor of a job's queueing latency.
+    # How often an idle ORM broker looks for work: the floor of a job's queueing latency
+    # (with SQLite the web wakes it instead, and it looks every Q_SAFETY_POLL_SECONDS).
     "poll": env_float("Q_POLL_SECONDS", 0.02),
     "bulk": Q_WORKERS,  # a burst of jobs is claimed in one round, not one poll per job
     "label": "Task queue",

@@ -34,7 +34,7 @@ def job_finished(job_id) -> None:
         from generation import wakeups
 
         if wakeups.enabled():
-            wakeups.send(job_id)
+            wakeups.send(job_id, wakeups.WATCHERS)
         return
     try:
         _client().publish(channel(), str(job_id))

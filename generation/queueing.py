@@ -17,6 +17,7 @@ from django_q.conf import Conf
 from django_q.tasks import async_task
 
 from gateway import prepared
+from generation import wakeups
 from generation.models import Generation
 
 RUNNER = "generation.runner.run_generation"
@@ -215,19 +216,38 @@ class GatedOrmBroker(ORM):
     """django-q2's ORM broker with its writes through `write_gate`: a burst of jobs is claimed
     from the queue in one transaction, not one per job, and neither claim nor acknowledgement
     sleeps in SQLite's busy handler while the web and the workers take turns at the lock.
-    Delivery is unchanged: the same rows, locks and retry."""
+    Delivery is unchanged: the same rows, locks and retry. On SQLite an idle reader waits for a
+    wake-up from whoever queued a task (`generation.wakeups`) instead of polling."""
+
+    _waiter: wakeups.Waiter | None = None
+
+    def enqueue(self, task):
+        pk = super().enqueue(task)
+        if wakeups.enabled():  # the clusters' queue readers look at once, when the row is visible
+            transaction.on_commit(lambda: wakeups.send(pk, wakeups.QUEUE), using=Conf.ORM)
+        return pk
 
     def dequeue(self):
         queue = self.get_connection()  # once: each call checks the connections again
         tasks = list(queue.filter(key=self.list_key, lock__lt=timezone.now())[0:Conf.BULK])
         if not tasks:
-            time.sleep(Conf.POLL)  # empty queue: as the ORM broker, spare the CPU
+            self._idle()
             return None
         # A row another cluster locked meanwhile is left to it, as in the ORM broker.
         locks = [(task, prepared.update(queue.filter(id=task.id, lock=task.lock), lock=self.timeout(task)))
                  for task in tasks]
         with write_gate(), transaction.atomic(using=Conf.ORM):
             return [(task.pk, task.payload) for task, lock in locks if lock.run()]
+
+    def _idle(self) -> None:
+        """Wait before looking again: on SQLite until the web says it queued a job (or the safety
+        poll's time passes), elsewhere the ORM broker's short poll."""
+        if self._waiter is None and wakeups.enabled():
+            self._waiter = wakeups.Waiter(wakeups.QUEUE)
+        if self._waiter is not None and self._waiter.listening:
+            self._waiter.wait(settings.Q_SAFETY_POLL_SECONDS)
+        else:
+            time.sleep(Conf.POLL)  # as the ORM broker: spare the CPU
 
     def delete(self, task_id):
         remove = prepared.delete(self.get_connection().filter(pk=task_id))

@@ -287,7 +287,7 @@ class JobWatcher:
     async def _listen_locally(self):
         """Wake the poll loop on each datagram of a worker that ended a job (SQLite only)."""
         try:
-            self._local = await wakeups.listen(self._kick.set)
+            self._local = await wakeups.listen(self._kick.set, wakeups.WATCHERS)
         except Exception:  # polling fast still finds every end
             logger.warning("could not listen for job ends; they are found by polling", exc_info=True)
 

@@ -1,14 +1,17 @@
-"""Machine-local wake-ups: a process that ends a job tells every web process on the machine.
+"""Machine-local wake-ups: a process tells the others on its machine to look at the database now.
 
-With SQLite the web server and the workers are on one machine (they share the database file).
-Each web process's watcher binds a Unix datagram socket in a directory named after the database
-file, and `send` puts one datagram into every socket there, so the watcher queries as soon as a
-job ends instead of on its next 20 ms poll, and polls only slowly (a safety net) otherwise.
-PostgreSQL deployments may span machines: there Redis carries the news, or the watcher polls.
+With SQLite every process of the gateway is on one machine (they share the database file).
+Two kinds of listener bind a Unix datagram socket in a directory named after the database file:
+- `WATCHERS`: each web process's job watcher; a worker that ends a job sends to all of them, so
+  the waiting request is answered at once instead of on the watcher's next poll, and the watcher
+  polls only slowly (a safety net) otherwise;
+- `QUEUE`: each worker cluster's queue reader (the ORM broker); the web sends to it when it has
+  queued a job, so the job starts at once and an idle broker need not poll 50 times a second.
+PostgreSQL deployments may span machines: there Redis carries the news, or the readers poll.
 
-A wake-up carries nothing the watcher needs: it only says "look now". So a datagram dropped
-because a socket's queue is full loses nothing (the queued ones wake the watcher after this
-job's commit), and a socket nobody listens on any more is removed by the next sender.
+A wake-up carries nothing the listener needs: it only says "look now". So a datagram dropped
+because a socket's queue is full loses nothing (the queued ones wake the listener after the
+sender's commit), and a socket nobody listens on any more is removed by the next sender.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import hashlib
 import logging
 import os
 import secrets
+import select
 import socket
 import tempfile
 from pathlib import Path
@@ -31,6 +35,8 @@ from django.db import connections
 logger = logging.getLogger(__name__)
 
 SUFFIX = ".sock"
+WATCHERS = "watchers"
+QUEUE = "queue"
 
 
 def enabled() -> bool:
@@ -38,24 +44,25 @@ def enabled() -> bool:
     return not settings.REDIS_URL and connections["default"].vendor == "sqlite"
 
 
-def directory() -> Path:
-    """Where the watchers of this database's web processes listen.
+def directory(channel: str = WATCHERS) -> Path:
+    """Where the listeners of `channel` for this database listen.
 
     Under the temporary directory, not beside the database: a socket path is limited to about
     100 bytes.
     """
     name = str(Path(connections["default"].settings_dict["NAME"]).resolve())
     digest = hashlib.sha256(name.encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"gateway-wake-{digest}"
+    return Path(tempfile.gettempdir()) / f"gateway-wake-{digest}" / channel
 
 
-def send(job_id) -> None:
-    """Wake every watcher on this machine (never raises: a missed wake-up only costs latency)."""
+def send(what, channel: str = WATCHERS) -> None:
+    """Wake every listener of `channel` on this machine (never raises: a missed wake-up only
+    costs latency)."""
     try:
-        entries = [e.path for e in os.scandir(directory()) if e.name.endswith(SUFFIX)]
+        entries = [e.path for e in os.scandir(directory(channel)) if e.name.endswith(SUFFIX)]
     except OSError:
-        return  # no web process has listened yet
-    payload = str(job_id).encode()
+        return  # nobody has listened yet
+    payload = str(what).encode()
     for path in entries:
         try:
             _sender().sendto(payload, path)
@@ -64,7 +71,7 @@ def send(job_id) -> None:
         except BlockingIOError:
             pass  # its queue is full: wake-ups are pending there already
         except OSError:
-            logger.debug("could not wake the watcher at %s", path, exc_info=True)
+            logger.debug("could not wake the listener at %s", path, exc_info=True)
 
 
 @functools.lru_cache(maxsize=1)
@@ -91,13 +98,7 @@ class Listener:
         self._loop.add_reader(sock.fileno(), self._drain)
 
     def _drain(self) -> None:
-        while True:  # one wake-up for everything queued
-            try:
-                self._sock.recv(256)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                break
+        _drain(self._sock)
         self._wake()
 
     def pause(self) -> None:
@@ -110,15 +111,13 @@ class Listener:
         _remove(str(self.path))
 
 
-async def listen(wake: Callable[[], None]) -> Listener | None:
-    """Call `wake()` whenever a job ends on this machine; None when that cannot be arranged
-    (then the caller keeps polling fast)."""
-    folder = directory()
+def _bind(channel: str) -> tuple[socket.socket, Path] | None:
+    folder = directory(channel)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
-        folder.mkdir(mode=0o700, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         if folder.stat().st_uid != os.getuid():
-            logger.warning("%s belongs to another user; job ends are found by polling", folder)
+            logger.warning("%s belongs to another user; the database is polled instead", folder)
             sock.close()
             return None
         path = folder / f"{os.getpid()}-{secrets.token_hex(4)}{SUFFIX}"
@@ -126,7 +125,42 @@ async def listen(wake: Callable[[], None]) -> Listener | None:
         sock.setblocking(False)
     except OSError:
         sock.close()
-        logger.warning("could not listen for job ends; they are found by polling", exc_info=True)
+        logger.warning("could not listen for wake-ups; the database is polled instead", exc_info=True)
         return None
     atexit.register(_remove, str(path))
-    return Listener(sock, path, wake)
+    return sock, path
+
+
+def _drain(sock: socket.socket) -> None:
+    while True:  # one wake-up for everything queued
+        try:
+            sock.recv(256)
+        except OSError:  # BlockingIOError once empty
+            return
+
+
+async def listen(wake: Callable[[], None], channel: str = WATCHERS) -> Listener | None:
+    """Call `wake()` whenever someone sends to `channel` on this machine; None when that cannot
+    be arranged (then the caller keeps polling fast)."""
+    bound = _bind(channel)
+    return Listener(*bound, wake) if bound else None
+
+
+class Waiter:
+    """A blocking listener, for a process without an event loop (the queue's reader)."""
+
+    def __init__(self, channel: str = QUEUE):
+        self._bound = _bind(channel)
+
+    @property
+    def listening(self) -> bool:
+        return self._bound is not None
+
+    def wait(self, timeout: float) -> None:
+        """Return at the next wake-up (those already queued count) or after `timeout` seconds."""
+        if self._bound is None:
+            return
+        sock = self._bound[0]
+        ready, _w, _x = select.select([sock], [], [], timeout)
+        if ready:
+            _drain(sock)

@@ -24,6 +24,8 @@ _defaults = {
     "WAIT_POLL_SECONDS": "0.05",
     # Far above any wait in the suite: with SQLite every job end must arrive as a wake-up.
     "WAIT_SAFETY_POLL_SECONDS": "20",
+    # The queue reader's wait also delays a cluster's graceful stop, which the suite does often.
+    "Q_SAFETY_POLL_SECONDS": "1",
     "GATEWAY_DRIVERS": '{"sleepy": "tests.support.drivers.SleepyVideoDriver"}',
     "GATEWAY_CATALOGS": '{"sleepy": "tests.support.drivers.MODELS"}',
     # Tasks left in a shared Redis by an earlier run must not reach this run's workers.

@@ -19,8 +19,8 @@ loops = pytest.mark.parametrize("run_loop", [asyncio.run, _uvloop_run], ids=["as
 @pytest.fixture
 def folder(tmp_path, monkeypatch):
     path = tmp_path / "wake"
-    monkeypatch.setattr(wakeups, "directory", lambda: path)
-    return path
+    monkeypatch.setattr(wakeups, "directory", lambda channel=wakeups.WATCHERS: path / channel)
+    return path / wakeups.WATCHERS
 
 
 def test_enabled_only_for_sqlite_without_redis(settings, db):
@@ -68,3 +68,24 @@ def test_a_full_queue_does_not_block_the_sender(folder, run_loop):
 def test_send_without_listeners_is_harmless(folder):
     wakeups.send("job-1")  # no web process has listened yet: nothing to do, nothing raised
     assert not folder.exists()
+
+
+def test_the_queue_reader_returns_at_a_wake_up_or_after_its_timeout(folder):
+    import threading
+    import time
+
+    waiter = wakeups.Waiter(wakeups.QUEUE)
+    assert waiter.listening
+    started = time.monotonic()
+    waiter.wait(0.2)  # nothing sent
+    assert 0.15 <= time.monotonic() - started < 1.0
+    threading.Timer(0.1, wakeups.send, ("job-1", wakeups.QUEUE)).start()
+    started = time.monotonic()
+    waiter.wait(10)
+    assert time.monotonic() - started < 2.0  # woken, not timed out
+    for _ in range(3):
+        wakeups.send("queued", wakeups.QUEUE)  # sent while nobody waited: the next wait returns at once
+    started = time.monotonic()
+    waiter.wait(10)
+    waiter.wait(0.2)  # and all of them were consumed by that one
+    assert 0.15 <= time.monotonic() - started < 2.0
