@@ -50,9 +50,13 @@ def directory(channel: str = WATCHERS) -> Path:
     Under the temporary directory, not beside the database: a socket path is limited to about
     100 bytes.
     """
-    name = str(Path(connections["default"].settings_dict["NAME"]).resolve())
-    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"gateway-wake-{digest}" / channel
+    return base_for(connections["default"].settings_dict["NAME"]) / channel
+
+
+def base_for(database_file) -> Path:
+    """The directory of every channel of one SQLite database file."""
+    digest = hashlib.sha256(str(Path(database_file).resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"gateway-wake-{digest}"
 
 
 def send(what, channel: str = WATCHERS) -> None:

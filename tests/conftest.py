@@ -36,7 +36,11 @@ def pytest_sessionfinish(session, exitstatus):
     if exitstatus == 0:
         import shutil
 
+        from generation import wakeups
+
         shutil.rmtree(settings.VAR_DIR, ignore_errors=True)
+        if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # the wake-up sockets' folder
+            shutil.rmtree(wakeups.base_for(settings.DATABASES["default"]["TEST"]["NAME"]), ignore_errors=True)
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.05, message: str = "condition"):
