@@ -67,27 +67,30 @@ def acquire(provider: str, holder: str, ttl_seconds: float, *, regions=None, exc
         return Lease(token=str(lease.token), account_id=pk, holder=holder)
 
 
-def _candidates(provider: str, now, *, regions=None, exclude_ids=(), only_ids=None):
-    """Usable accounts in the order slots are taken: least busy, then least recently used."""
-    candidates = Account.objects.filter(provider=provider).filter(usable_q(now))
-    if regions:
-        candidates = candidates.filter(region__in=regions)
-    if exclude_ids:
-        candidates = candidates.exclude(pk__in=list(exclude_ids))
-    if only_ids is not None:
-        candidates = candidates.filter(pk__in=list(only_ids))
+def _ordered(shape: tuple, now):
+    """The shape's usable accounts in the order slots are taken: least busy, then least recently used."""
+    provider, regions, exclude_ids, only_ids = shape
+    candidates = _narrowed(Account.objects.filter(provider=provider).filter(usable_q(now)),
+                           regions=regions, exclude_ids=exclude_ids, only_ids=only_ids)
     return candidates.order_by("active_leases", F("last_used_at").asc(nulls_first=True), "pk")
+
+
+def _narrowed(accounts, *, regions=None, exclude_ids=(), only_ids=None):
+    """`accounts` limited to the regions a model is served in, without the excluded ones, and
+    (when given) only among `only_ids`."""
+    if regions:
+        accounts = accounts.filter(region__in=regions)
+    if exclude_ids:
+        accounts = accounts.exclude(pk__in=list(exclude_ids))
+    if only_ids is not None:
+        accounts = accounts.filter(pk__in=list(only_ids))
+    return accounts
 
 
 def _shape(provider, regions, exclude_ids, only_ids) -> tuple:
     """What an acquisition's statements depend on besides the time: the key of their templates."""
     return (provider, tuple(sorted(regions or ())), tuple(sorted(exclude_ids or ())),
             None if only_ids is None else tuple(sorted(only_ids)))
-
-
-def _ordered(shape: tuple, now):
-    provider, regions, exclude_ids, only_ids = shape
-    return _candidates(provider, now, regions=regions, exclude_ids=exclude_ids, only_ids=only_ids)
 
 
 _NOW = {"now": Account._meta.get_field("last_used_at")}
@@ -126,7 +129,7 @@ def warm_up(provider: str, regions=None) -> None:
     process also fills Django's query caches, ~10 ms)."""
     shape = _shape(provider, regions, (), None)
     _any_free(*shape)
-    if prepared.supports_update_returning():
+    if prepared.supports_update_returning(router.db_for_write(Account)):  # as _slot_taker decides
         _pick(*shape)
     now = timezone.now()
     prepared.insert([AccountLease(account_id=0, holder="", acquired_at=now, expires_at=now)])
@@ -195,13 +198,8 @@ def lease_ttl(deadline: float, grace: float) -> float:
 
 
 def could_serve_before(provider: str, deadline: float, *, regions=None, exclude_ids=(), only_ids=None) -> bool:
-    qs = Account.objects.filter(provider=provider, credentials__isnull=False, max_concurrency__gt=0)
-    if regions:
-        qs = qs.filter(region__in=regions)
-    if exclude_ids:
-        qs = qs.exclude(pk__in=list(exclude_ids))
-    if only_ids is not None:
-        qs = qs.filter(pk__in=list(only_ids))
+    qs = _narrowed(Account.objects.filter(provider=provider, credentials__isnull=False, max_concurrency__gt=0),
+                   regions=regions, exclude_ids=exclude_ids, only_ids=only_ids)
     limit = timezone.now() + timedelta(seconds=max(0.0, deadline - time.time()))
     return qs.filter(Q(state=AccountState.ACTIVE) | Q(state__in=RECOVERING, state_until__lte=limit)).exists()
 
@@ -270,11 +268,9 @@ def lock_provider(provider: str) -> None:
 def pool_capacity(provider: str, *, regions=None) -> tuple[int, int]:
     """(total slots of accounts usable now or soon, slots in use) for admission control."""
     now = timezone.now()
-    qs = Account.objects.filter(provider=provider, credentials__isnull=False).filter(
+    qs = _narrowed(Account.objects.filter(provider=provider, credentials__isnull=False).filter(
         Q(state=AccountState.ACTIVE) | Q(state__in=RECOVERING, state_until__lte=now)
-    )
-    if regions:
-        qs = qs.filter(region__in=regions)
+    ), regions=regions)
     total = used = 0
     for limit, leases, probation in qs.values_list("max_concurrency", "active_leases", "probation"):
         total += 1 if probation else limit
@@ -284,7 +280,6 @@ def pool_capacity(provider: str, *, regions=None) -> tuple[int, int]:
 
 def soonest_recovery(provider: str, *, regions=None):
     """When the first cooling or exhausted account of this provider comes back, or None."""
-    qs = Account.objects.filter(provider=provider, state__in=RECOVERING, state_until__isnull=False)
-    if regions:
-        qs = qs.filter(region__in=regions)
+    qs = _narrowed(Account.objects.filter(provider=provider, state__in=RECOVERING, state_until__isnull=False),
+                   regions=regions)
     return qs.order_by("state_until").values_list("state_until", flat=True).first()
