@@ -159,7 +159,7 @@ def job_times(stack: Stack, ids: list[str]) -> dict[str, dict[str, float]]:
 
 
 def stages(stack: Stack, sent: dict) -> dict:
-    """Where a request's time goes: p50 of each leg, in ms (the worker's leg includes the driver)."""
+    """Where a request's time goes: p50 and p95 of each leg, in ms (the worker's leg includes the driver)."""
     times = job_times(stack, list(sent))
     legs = {"to_created": [], "created_to_enqueued": [], "enqueued_to_started": [], "in_worker": [],
             "finished_to_answered": []}
