@@ -175,12 +175,13 @@ def test_nanobanana_is_blocked_on_cn(fake):
 def test_returns_the_first_n_images(fake, n):
     task = make_task(f"n={n} {QUICK}", n=n, resolution="1k", negative_prompt="blurry",
                      sample_strength=0.7, seed=12345)
+    before = fake.credits(task.credentials.sessionid())["total"]
     result = run(task)
     assert len(result.files) == n
     assert len({hashlib.sha256(f.data).digest() for f in result.files}) == n
     assert result.meta["seed"] == 12345
     # One job's price, whatever n is (the upstream renders 4 and charges for them).
-    assert fake.credits(task.credentials.sessionid())["total"] == result.meta["credits_before"] - 4
+    assert fake.credits(task.credentials.sessionid())["total"] == before - 4
 
 
 def test_bad_parameters_are_invalid_input(fake):
@@ -423,6 +424,36 @@ def test_driver_claims_when_the_balance_is_zero(fake):
     result = run(task)
     assert result.meta["credits_claimed"] == 60
     assert fake.credits(task.credentials.sessionid())["total"] == 60 - 4
+
+
+def calls_of(fake, sid: str) -> list[str]:
+    return [e["endpoint"] for e in fake.state()["request_log"] if e.get("session") == sid]
+
+
+def test_a_job_with_credits_reads_no_balance(fake):
+    task = make_task(f"paying {QUICK}")
+    run(task)
+    calls = calls_of(fake, task.credentials.sessionid())
+    assert calls[0] == "generate" and "user_credit" not in calls and "credit_receive" not in calls
+
+
+def test_driver_claims_when_the_balance_is_short_of_the_price(fake):
+    task = make_task(f"short {QUICK}")
+    sid = task.credentials.sessionid()
+    fake.set_credits(sid, gift=2)  # a job costs 4
+    result = run(task)
+    assert result.meta["credits_claimed"] == 60
+    assert fake.credits(sid)["total"] == 2 + 60 - 4
+    assert calls_of(fake, sid)[:3] == ["generate", "credit_receive", "generate"]
+    assert fake.submissions(session=sid) == 1
+
+
+def test_the_balance_precheck_can_be_turned_on(fake, settings):
+    settings.JIMENG_OVERRIDES = {**FAST, "CREDIT_PRECHECK": True}
+    task = make_task(f"prechecked {QUICK}")
+    result = run(task)
+    assert result.meta["credits_before"] == 100
+    assert calls_of(fake, task.credentials.sessionid())[:2] == ["user_credit", "generate"]
 
 
 def test_driver_parks_an_account_with_nothing_to_claim(fake):

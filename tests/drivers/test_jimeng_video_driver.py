@@ -441,12 +441,13 @@ def test_find_video_is_none_for_a_submission_that_never_arrived(fake, settings):
     assert time.time() - started >= 0.3   # it waited out the eventual-consistency window
 
 
-def test_credit_precheck_claims_when_empty(fake):
+def test_a_video_on_an_empty_account_claims_and_submits_again(fake):
     task = make_task(f"broke {QUICK}")
     fake.set_credits(sid_of(task), gift=0, purchase=0, vip=0)
     _history_id, _polls, video = drive(task)
     assert_mp4(video)
     assert fake.credits(sid_of(task))["total"] > 0
+    assert fake.submissions(session=sid_of(task)) == 1
 
 
 def test_overrides_reach_the_video_tables(fake, settings):

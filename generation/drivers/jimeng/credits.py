@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 from generation.drivers.base import CredentialsRejected, DeadlineExceeded, DriverError, QuotaExhausted
 
@@ -17,6 +18,8 @@ from .client import JimengClient
 from .errors import insufficient_credits
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def _int(value) -> int:
@@ -85,7 +88,7 @@ def claim(client: JimengClient) -> Claim:
 
 
 def ensure_credits(client: JimengClient) -> tuple[Balance | None, Claim | None]:
-    """Before a job: the balance, claiming the daily credits when it is zero.
+    """Before a job (CREDIT_PRECHECK): the balance, claiming the daily credits when it is zero.
 
     QuotaExhausted when there is nothing to spend and nothing to claim; a balance endpoint that
     misbehaves in another way only skips the check (generation will tell).
@@ -99,6 +102,13 @@ def ensure_credits(client: JimengClient) -> tuple[Balance | None, Claim | None]:
         return None, None
     if before.total > 0:
         return before, None
+    got = claim_or_exhausted(client, "balance 0")
+    return Balance(gift=got.total if got.total is not None else got.received), got
+
+
+def claim_or_exhausted(client: JimengClient, why: str) -> Claim:
+    """Claim today's free credits for an account that has too few: the Claim when it granted
+    some, else QuotaExhausted (the account is parked until the next daily claim)."""
     got = None
     try:
         got = claim(client)
@@ -107,8 +117,25 @@ def ensure_credits(client: JimengClient) -> tuple[Balance | None, Claim | None]:
     except DriverError as err:
         logger.info("jimeng daily claim refused: %s", err.message)
     if got is not None and (got.received > 0 or (got.total or 0) > 0):
-        return Balance(gift=got.total if got.total is not None else got.received), got
-    raise insufficient_credits("balance 0 and the daily claim gave nothing", log=client.log)
+        return got
+    raise insufficient_credits(f"{why} and the daily claim gave nothing", log=client.log)
+
+
+def submit_paying(client: JimengClient, submit: Callable[[], T]) -> tuple[T, Claim | None]:
+    """Run `submit` (one generate call); when the upstream answers that the account is out of
+    credits, claim the daily credits and submit once more.
+
+    The generate call checks the balance itself (1006 / 5000, §8) and a refused call creates no
+    job, so this costs a job one round trip less than reading the balance first; only an account
+    that really is short pays the claim. Returns the submit's result and the claim, if one was made.
+    """
+    try:
+        return submit(), None
+    except QuotaExhausted:
+        if config.get("CREDIT_PRECHECK"):
+            raise  # the balance was read just before: a claim was already tried or not needed
+    got = claim_or_exhausted(client, "the generate call found too few credits")
+    return submit(), got
 
 
 def session_alive(client: JimengClient) -> bool | None:

@@ -63,7 +63,6 @@ class JimengDriver:
         meta: dict = {"region": region, "model": req.model_id, "model_req_key": req.model_key,
                       "kind": "blend" if blend else "text2img", **images.params_summary(req)}
 
-        before = None
         if config.get("CREDIT_PRECHECK"):
             before, claimed = credits.ensure_credits(client)
             if before is not None:
@@ -71,21 +70,33 @@ class JimengDriver:
             if claimed is not None:
                 meta["credits_claimed"] = claimed.received
 
-        submit_id = new_id()
         if blend:
             uploader = ImageUploader(client)
             uploaded = [uploader.upload(data, f"input image {i + 1}") for i, data in enumerate(inputs)]
             meta["input_images"] = len(uploaded)
-            body = images.blend_body(req, client.site, submit_id, [u.uri for u in uploaded])
+
+            def build(submit_id):
+                return images.blend_body(req, client.site, submit_id, [u.uri for u in uploaded])
         else:
             seed = req.seed if req.seed is not None else images.random_seed()
             meta["seed"] = seed
-            body = images.text_to_image_body(req, client.site, submit_id, seed)
 
-        submitted_at = self.clock()
-        record = images.submit(client, body)
+            def build(submit_id):
+                return images.text_to_image_body(req, client.site, submit_id, seed)
+
+        sent: dict = {}
+
+        def submit():
+            # A fresh submit id per call, as the web app makes one per click.
+            sent.update(id=new_id(), at=self.clock())
+            return images.submit(client, build(sent["id"]))
+
+        record, claimed = credits.submit_paying(client, submit)
+        if claimed is not None:
+            meta["credits_claimed"] = claimed.received
+        submitted_at = sent["at"]
         history_id = str(record["history_record_id"])
-        meta.update(submit_id=submit_id, history_id=history_id)
+        meta.update(submit_id=sent["id"], history_id=history_id)
 
         poller = Poller(client, images.result_images, kind="image", want=req.n, clock=self.clock, sleep=self.sleep)
         outcome = poller.wait(history_id, submitted=record, submitted_at=submitted_at)
@@ -157,7 +168,9 @@ class JimengDriver:
             body = videos.generate_body(req, client.site, upstream_submit, uris, videos.random_seed())
             submitted_at = self.clock()
             try:
-                record = videos.submit(client, body)
+                # A refused generate call creates nothing, so the retry after a claim may reuse
+                # the submit id the runner stored for crash recovery.
+                record, _claimed = credits.submit_paying(client, lambda: videos.submit(client, body))
             except DriverError as err:
                 blocked = self._antibot(err, req, client)
                 if blocked is not None:
