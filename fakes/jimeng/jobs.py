@@ -67,6 +67,13 @@ class Job:
     def finish_time(self) -> float:
         return self.created + self.delay
 
+    def queued_until(self) -> float:
+        """When the job leaves the queue (status 20) for good; before `created` if it never shows
+        as queued."""
+        if "missing_history" in self.modes or self.delay <= 0:
+            return float("-inf")
+        return self.created + p.PHASE_PROCESSING_AT * self.delay
+
     def timeline(self, now: float) -> tuple[int | None, int]:
         """(status, finished item count) at `now`; status None = not visible yet."""
         if "missing_history" in self.modes or now < self.absent_until:

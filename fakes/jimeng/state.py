@@ -59,6 +59,10 @@ class FakeState:
             self.sessions: dict[str, Session] = {}
             self.jobs: dict[str, Job] = {}
             self.jobs_by_submit: dict[str, Job] = {}
+            # Jobs that are or may yet be queued, oldest first: a queue position looks at these,
+            # not at every job the fake ever made (a long benchmark makes thousands).
+            self.queue: list[Job] = []
+            self._queue_seen_at = float("-inf")
             self.assets: dict[str, tuple[str, int]] = {}  # asset -> (history_id, index)
             self.uploads = UploadRegistry()
             self.by_prompt: collections.Counter = collections.Counter()
@@ -108,6 +112,7 @@ class FakeState:
         with self.lock:
             self.jobs[job.history_id] = job
             self.jobs_by_submit[job.submit_id] = job
+            self.queue.append(job)
             for index, item in enumerate(job.items):
                 self.assets[item.asset] = (job.history_id, index)
             session = self.session(job.session)
@@ -132,7 +137,11 @@ class FakeState:
     def queue_position(self, job: Job, now: float) -> tuple[int, int]:
         """1-based place of `job` among all jobs still queued (status 20), and their number."""
         with self.lock:
-            queued = [j for j in self.jobs.values() if j.timeline(now)[0] == p.STATUS_QUEUED]
+            if now < self._queue_seen_at:  # the clock went back: jobs may be queued again
+                self.queue = list(self.jobs.values())
+            self._queue_seen_at = now
+            self.queue = [j for j in self.queue if now < j.queued_until()]
+            queued = [j for j in self.queue if j.timeline(now)[0] == p.STATUS_QUEUED]
         queued.sort(key=lambda j: j.created)
         position = next((i + 1 for i, j in enumerate(queued) if j is job), 0)
         return position, len(queued)

@@ -278,6 +278,22 @@ def test_generate_envelope_and_status_machine(fake, client):
     assert fake.submissions(session=client.sessionid) == 1
 
 
+def test_queue_positions_count_the_jobs_still_queued(fake, client):
+    fake.set_delay(100.0)  # queued for the first 15 s
+    first, second = (history_id_of(client.generate(image_body(f"queued {i}"))) for i in range(2))
+
+    def queue(history_id):
+        info = client.history(history_id)["data"][history_id]["queue_info"]
+        return info["queue_idx"], info["queue_length"]
+
+    assert queue(first) == (1, 2) and queue(second) == (2, 2)
+    fake.advance_clock(20)  # both are rendering now
+    third = history_id_of(client.generate(image_body("queued later")))
+    assert queue(first) == (0, 0) and queue(third) == (1, 1)
+    fake.advance_clock(-20)  # a clock that goes back puts them in the queue again (and the
+    assert queue(first) == (1, 2) and queue(second) == (2, 2)  # third is not created yet)
+
+
 @pytest.mark.parametrize("ratio,resolution", [
     ("1:1", "1k"), ("16:9", "1k"), ("21:9", "1k"), ("3:4", "2k"), ("9:16", "2k"), ("3:2", "4k"),
 ])
