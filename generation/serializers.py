@@ -3,6 +3,8 @@ seeds' (`ratio`, `resolution`, `negative_prompt`, `sample_strength`)."""
 
 from __future__ import annotations
 
+import copy
+
 from rest_framework import serializers
 
 from generation.sizing import DEFAULT_RATIO, DEFAULT_RESOLUTION, RATIOS, RESOLUTIONS, nearest_ratio, nearest_resolution, parse_size
@@ -10,7 +12,22 @@ from generation.sizing import DEFAULT_RATIO, DEFAULT_RESOLUTION, RATIOS, RESOLUT
 MAX_INPUT_IMAGES = 10
 
 
-class ImageRequestSerializer(serializers.Serializer):
+class RequestSerializer(serializers.Serializer):
+    """A serializer that only validates request fields.
+
+    DRF deep-copies every declared field for each instance, which re-runs each field's __init__
+    and builds its validators again: about twenty fields here, on every request, and the garbage
+    it leaves makes the collector run during bursts. A validating field keeps no state of its own
+    besides what `bind` sets, so a shallow copy per instance is enough; a field holding another
+    field (a list's child) or a nested serializer is still deep-copied.
+    """
+
+    def get_fields(self):
+        return {name: copy.deepcopy(field) if hasattr(field, "child") or hasattr(field, "fields") else copy.copy(field)
+                for name, field in self._declared_fields.items()}
+
+
+class ImageRequestSerializer(RequestSerializer):
     prompt = serializers.CharField(max_length=8000)
     model = serializers.CharField(required=False, allow_blank=True, max_length=100)
     n = serializers.IntegerField(required=False, default=1, min_value=1, max_value=4)
