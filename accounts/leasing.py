@@ -17,6 +17,7 @@ from django.db import connection, router, transaction
 from django.db.models import Case, F, Q, Subquery, Value, When
 from django.utils import timezone
 
+from accounts import standing
 from accounts.models import Account, AccountLease, AccountState
 from gateway import prepared
 
@@ -204,12 +205,12 @@ def could_serve_before(provider: str, deadline: float, *, regions=None, exclude_
     return qs.filter(Q(state=AccountState.ACTIVE) | Q(state__in=RECOVERING, state_until__lte=limit)).exists()
 
 
-def release(token: str, *, account_id: int | None = None, account_update: dict | None = None) -> bool:
+def release(token: str, *, account_id: int | None = None, succeeded: bool = False) -> bool:
     """Give the slot back. Releasing twice (or after the reaper did) is harmless.
 
-    A caller that knows the lease's account saves a read; `account_update` (field → value) is
-    written to that account in the same statement as the freed slot, or alone if the slot was
-    already freed.
+    A caller that knows the lease's account saves a read; `succeeded` records the job's success
+    on that account in the same statement as the freed slot, or alone if the slot was already
+    freed.
     """
     with transaction.atomic(savepoint=False):
         if account_id is None:
@@ -217,26 +218,49 @@ def release(token: str, *, account_id: int | None = None, account_update: dict |
             if lease is None:
                 return False
             account_id = lease["account_id"]
-        return release_ahead(token, account_id, account_update=account_update)()
+        return release_ahead(token, account_id, succeeded=succeeded)()
 
 
-def release_ahead(token: str, account_id: int, *, account_update: dict | None = None):
-    """`release`, its statements compiled now: a function to call later, in a transaction
-    (under the SQLite write gate, where compiling would keep other writers waiting)."""
-    free = prepared.update(AccountLease.objects.filter(token=token, released_at__isnull=True),
-                           released_at=timezone.now())
-    account = Account.objects.filter(pk=account_id)
-    one_less = Case(When(active_leases__gt=0, then=F("active_leases") - 1), default=Value(0))
-    give_back = prepared.update(account, **(account_update or {}), active_leases=one_less)
+def release_ahead(token: str, account_id: int, *, succeeded: bool = False):
+    """`release`, its statements ready now: a function to call later, in a transaction (under
+    the SQLite write gate, where compiling would keep other writers waiting)."""
+    now = timezone.now()
+    free = _freer().bind(token=token, now=now)
+    give_back = _giver(succeeded).bind(account_id=account_id, **({"now": now} if succeeded else {}))
 
     def run() -> bool:
         if free.run():
             give_back.run()
             return True
-        if account_update:  # the reaper freed the slot first
-            account.update(**account_update)
+        if succeeded:  # the reaper freed the slot first; the success still counts
+            standing.record_success(account_id)
         return False
     return run
+
+
+# A release is the same two statements for every job: compiled once per process, bound per call.
+@functools.lru_cache(maxsize=1)
+def _freer() -> prepared.Template:
+    def build(token, now):
+        return prepared.update(AccountLease.objects.filter(token=token, released_at__isnull=True), released_at=now)
+    return prepared.Template(build, {"token": AccountLease._meta.get_field("token"),
+                                     "now": AccountLease._meta.get_field("released_at")})
+
+
+@functools.lru_cache(maxsize=2)
+def _giver(succeeded: bool) -> prepared.Template:
+    one_less = Case(When(active_leases__gt=0, then=F("active_leases") - 1), default=Value(0))
+    fields = {"account_id": Account._meta.pk}
+    if succeeded:
+        fields["now"] = Account._meta.get_field("last_success_at")
+
+        def build(account_id, now):
+            return prepared.update(Account.objects.filter(pk=account_id), **standing.success_update(now),
+                                   active_leases=one_less)
+    else:
+        def build(account_id):
+            return prepared.update(Account.objects.filter(pk=account_id), active_leases=one_less)
+    return prepared.Template(build, fields)
 
 
 def release_holder(holder: str) -> int:

@@ -23,10 +23,10 @@ def cooldown_seconds(level: int) -> int:
     return min(settings.COOLDOWN_BASE_SECONDS * (2 ** level), settings.COOLDOWN_MAX_SECONDS)
 
 
-def success_update() -> dict:
-    """What a successful job writes to its account (as update() arguments): the runner joins it
-    to the release of the job's lease."""
-    return dict(last_success_at=timezone.now(), jobs_succeeded=F("jobs_succeeded") + 1, probation=False,
+def success_update(now=None) -> dict:
+    """What a successful job writes to its account (as update() arguments): the lease release
+    joins it to the freed slot."""
+    return dict(last_success_at=now or timezone.now(), jobs_succeeded=F("jobs_succeeded") + 1, probation=False,
                 cooldown_level=0)
 
 

@@ -12,12 +12,15 @@ The statements are the ORM's own SQL: the same conversions, quoting and vendor d
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
 from django.db import connections, router, transaction
-from django.db.models import DateTimeField, Field, sql
+from django.db.models import (CharField, DateTimeField, Field, IntegerField, JSONField, TextField, UUIDField,
+                              sql)
+from django.db.models.fields import AutoFieldMixin
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ class Template:
 
     def __init__(self, build: Callable[..., Statement], fields: dict[str, Field]):
         self._build, self._fields = build, fields
-        samples = [{name: _sample(field, k) for name, field in fields.items()} for k in (0, 1)]
+        samples = [{name: _sample(field, k, n) for n, (name, field) in enumerate(fields.items())} for k in (0, 1)]
         first, second = build(**samples[0]), build(**samples[1])
         self._base = first
         self.slots = _slots(first, second, [self._convert(s, first.using) for s in samples])
@@ -129,9 +132,19 @@ class Template:
         return Statement(self._base.sql, tuple(params), self._base.using)
 
 
-def _sample(field: Field, k: int):
+def _sample(field: Field, k: int, n: int):
+    """The `k`th sample for the `n`th name: values no statement would hold otherwise, different
+    for every name, so a parameter equal to one is that name's slot."""
     if isinstance(field, DateTimeField):
-        return datetime(1971 + k, 2 + k, 3 + k, 4, 5, 6, 789012 - k, tzinfo=timezone.utc)
+        return datetime(1971 + k, 2 + k, 3 + n % 25, 4, 5, 6, 789012 - k - 10 * n, tzinfo=timezone.utc)
+    if isinstance(field, UUIDField):
+        return uuid.UUID(int=0x5A3B1E57_0000_4000_8000_0000_0000_0000 + 1000 * n + k)
+    if isinstance(field, (CharField, TextField)):
+        return f"prepared-template-sample-{n}-{k}"
+    if isinstance(field, (IntegerField, AutoFieldMixin)):
+        return 1_900_000_013 + 1000 * n + 2 * k
+    if isinstance(field, JSONField):
+        return {"prepared-template-sample": [n, k]}
     raise TypeError(f"no sample values for {type(field).__name__} parameters")
 
 
@@ -139,11 +152,20 @@ def _slots(first: Statement, second: Statement, converted: list[dict]) -> dict[s
     """Where each named value sits in the parameters, or None when the builds do not show it."""
     if first.sql != second.sql or len(first.params) != len(second.params):
         return None
-    slots = {name: [i for i, p in enumerate(first.params) if p == value] for name, value in converted[0].items()}
+    slots = {name: [i for i, p in enumerate(first.params) if _same(p, value)] for name, value in converted[0].items()}
     if not all(slots.values()):
         return None
     owner = {i: name for name, places in slots.items() for i in places}
     for i, (a, b) in enumerate(zip(first.params, second.params)):
-        if (b != converted[1][owner[i]]) if i in owner else (a != b):
+        if not (_same(b, converted[1][owner[i]]) if i in owner else _same(a, b)):
             return None
     return slots
+
+
+def _same(a, b) -> bool:
+    """Equal parameters. psycopg's JSON wrappers (Jsonb) do not define equality: two wrap the
+    same value when they are of one type and hold equal objects dumped the same way."""
+    if a == b:
+        return True
+    return (type(a) is type(b) and hasattr(a, "obj") and hasattr(a, "dumps")
+            and a.obj == b.obj and a.dumps == b.dumps)

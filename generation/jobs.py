@@ -3,6 +3,7 @@ duplicate delivery, a reaper and a worker racing for the same job cannot both wi
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 
@@ -66,14 +67,33 @@ def beat(job_id) -> None:
 
 
 def succeed_ahead(job_id, *, account_id=None, meta=None) -> prepared.Statement:
-    """running → succeeded, compiled now to run later (under the write gate): its row count says
+    """running → succeeded, ready now to run later (under the write gate): its row count says
     whether this ending won."""
-    fields = dict(status=JobStatus.SUCCEEDED, finished_at=timezone.now(), error_code="", error_message="")
+    values = dict(job_id=job_id, now=timezone.now())
     if meta is not None:
-        fields["result_meta"] = meta
+        values["meta"] = meta
     if account_id is not None:
-        fields["account_id"] = account_id
-    return prepared.update(Generation.objects.filter(pk=job_id, status=JobStatus.RUNNING), **fields)
+        values["account_id"] = account_id
+    return _success(meta is not None, account_id is not None).bind(**values)
+
+
+@functools.lru_cache(maxsize=4)
+def _success(with_meta: bool, with_account: bool) -> prepared.Template:
+    """The success statement of one shape, compiled once per process (see prepared.Template)."""
+    fields = {"job_id": Generation._meta.pk, "now": Generation._meta.get_field("finished_at")}
+    if with_meta:
+        fields["meta"] = Generation._meta.get_field("result_meta")
+    if with_account:
+        fields["account_id"] = Generation._meta.get_field("account").target_field
+
+    def build(job_id, now, meta=None, account_id=None):
+        update = dict(status=JobStatus.SUCCEEDED, finished_at=now, error_code="", error_message="")
+        if with_meta:
+            update["result_meta"] = meta
+        if with_account:
+            update["account_id"] = account_id
+        return prepared.update(Generation.objects.filter(pk=job_id, status=JobStatus.RUNNING), **update)
+    return prepared.Template(build, fields)
 
 
 def fail(job_id, *, code: str, message: str, status: int = 502, param: str = "") -> bool:

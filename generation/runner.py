@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import close_old_connections, connections, transaction
 
-from accounts import leasing, standing
+from accounts import leasing
 from accounts.models import Account
 from generation import catalog, jobs, outcomes
 from generation.drivers import get_driver
@@ -85,7 +85,8 @@ def warm_up(providers) -> None:
     jobs.claimable(nil)
     prepared.update(Generation.objects.filter(pk=nil), **jobs.claim_fields(Generation(pk=nil), account_id=0))
     jobs.succeed_ahead(nil, account_id=0, meta={})
-    leasing.release_ahead(str(nil), 0, account_update=standing.success_update())
+    leasing.release_ahead(str(nil), 0, succeeded=True)
+    leasing.release_ahead(str(nil), 0)
     for provider, regions in {(spec.provider, spec.regions) for spec in catalog.all_models().values()}:
         if provider in providers:
             leasing.warm_up(provider, regions)  # a job's first lease, for each of its model's regions
@@ -227,7 +228,7 @@ def _after_success(job: Generation, account: Account, result, lease) -> None:
         # Compiled before the write gate, run inside it: the other writers wait for the writes only.
         end = jobs.succeed_ahead(job.pk, account_id=account.pk, meta=redact_obj(result.meta))
         add_files = prepared.insert(records)
-        release_won = leasing.release_ahead(lease.token, lease.account_id, account_update=standing.success_update())
+        release_won = leasing.release_ahead(lease.token, lease.account_id, succeeded=True)
         with write_gate(), transaction.atomic():
             won = bool(end.run())
             if won:

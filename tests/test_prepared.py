@@ -1,9 +1,11 @@
 """Statements compiled ahead by `gateway.prepared` write what the ORM would have written."""
 
+import uuid
 from datetime import timedelta
 
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Account
@@ -97,3 +99,73 @@ def test_the_lease_statements_are_templates(db):
     assert leasing._any_free(*shape).slots is not None
     if prepared.supports_update_returning():
         assert leasing._pick(*shape).slots is not None
+
+
+def test_the_release_statements_are_templates_and_bind_what_a_compile_would(db):
+    import uuid
+
+    from django.db.models import Case, F, Value, When
+
+    from accounts import leasing, standing
+    from accounts.models import AccountLease
+
+    assert leasing._freer().slots is not None
+    assert leasing._giver(True).slots is not None and leasing._giver(False).slots is not None
+    token, now = uuid.uuid4(), timezone.now()
+    one_less = Case(When(active_leases__gt=0, then=F("active_leases") - 1), default=Value(0))
+    assert leasing._freer().bind(token=str(token), now=now) == prepared.update(
+        AccountLease.objects.filter(token=token, released_at__isnull=True), released_at=now)
+    assert leasing._giver(False).bind(account_id=7) == prepared.update(
+        Account.objects.filter(pk=7), active_leases=one_less)
+    assert leasing._giver(True).bind(account_id=7, now=now) == prepared.update(
+        Account.objects.filter(pk=7), **standing.success_update(now), active_leases=one_less)
+
+
+def test_templates_take_uuid_text_integer_and_json_values(db):
+    def build(job_id, worker, attempts, meta):
+        return prepared.update(Generation.objects.filter(pk=job_id), worker=worker, attempts=attempts,
+                               result_meta=meta)
+
+    fields = {"job_id": Generation._meta.pk, "worker": Generation._meta.get_field("worker"),
+              "attempts": Generation._meta.get_field("attempts"), "meta": Generation._meta.get_field("result_meta")}
+    template = prepared.Template(build, fields)
+    values = dict(job_id=uuid.uuid4(), worker="host:42", attempts=3, meta={"seed": 5, "images": 1})
+    assert template.slots is not None  # on PostgreSQL too, where JSON values arrive wrapped (Jsonb)
+    assert _comparable(template.bind(**values)) == _comparable(build(**values))
+
+
+def _comparable(statement: prepared.Statement):
+    """A statement with wrapped JSON parameters unwrapped, so two can be compared."""
+    return statement.sql, tuple(getattr(p, "obj", p) for p in statement.params), statement.using
+
+
+def test_a_job_success_is_a_template(db):
+    from generation import jobs
+
+    job = make_job(status=JobStatus.RUNNING)
+    account = make_account("winner")
+    assert jobs._success(True, True).slots is not None
+    end = jobs.succeed_ahead(job.pk, account_id=account.pk, meta={"seed": 9, "images": 1})
+    assert end.run() == 1 and end.run() == 0  # a compare-and-swap: the first ending wins
+    job.refresh_from_db()
+    assert (job.status, job.account_id, job.result_meta) == (JobStatus.SUCCEEDED, account.pk, {"seed": 9, "images": 1})
+    assert job.finished_at is not None and job.error_code == ""
+
+
+def test_two_values_of_one_type_keep_their_own_places(db):
+    def build(was, now, then):
+        return prepared.update(Generation.objects.filter(deliveries=was, created_at__lt=then), deliveries=was + 0,
+                               attempts=F("attempts"), finished_at=now)
+
+    def build_two(was, becomes):
+        return prepared.update(Generation.objects.filter(deliveries=was), deliveries=becomes)
+
+    ints = {"was": Generation._meta.get_field("deliveries"), "becomes": Generation._meta.get_field("deliveries")}
+    template = prepared.Template(build_two, ints)
+    assert template.slots is not None and template.slots["was"] != template.slots["becomes"]
+    assert template.bind(was=2, becomes=3) == build_two(2, 3)
+    dates = {"was": Generation._meta.get_field("deliveries"), "now": Generation._meta.get_field("finished_at"),
+             "then": Generation._meta.get_field("created_at")}
+    later = timezone.now()
+    assert prepared.Template(build, dates).bind(was=4, now=later, then=later + timedelta(1)) == \
+        build(4, later, later + timedelta(1))

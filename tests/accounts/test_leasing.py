@@ -149,7 +149,7 @@ def test_a_lease_freed_by_the_reaper_is_not_freed_twice_but_the_success_is_kept(
     acc = make_account("late", max_concurrency=2)
     lease = leasing.acquire("sleepy", "j1", 60)
     leasing.acquire("sleepy", "j2", 60)
-    give_back = leasing.release_ahead(lease.token, acc.pk, account_update=standing.success_update())
+    give_back = leasing.release_ahead(lease.token, acc.pk, succeeded=True)
     leasing.release(lease.token)  # the reaper, between the compile and the run
     with transaction.atomic():
         assert give_back() is False
