@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
+import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
@@ -60,12 +61,26 @@ def acquire(provider: str, holder: str, ttl_seconds: float, *, regions=None, exc
         pk = take_slot()
         if pk is None:
             return None
-        lease = AccountLease.objects.create(
-            account_id=pk, holder=holder, acquired_at=now, expires_at=now + timedelta(seconds=ttl_seconds)
-        )
+        token = uuid.uuid4()
+        _lease_writer().bind(token=token, account_id=pk, holder=holder, acquired=now,
+                             expires=now + timedelta(seconds=ttl_seconds)).run()
         if bind is not None:
             bind(pk)
-        return Lease(token=str(lease.token), account_id=pk, holder=holder)
+        return Lease(token=str(token), account_id=pk, holder=holder)
+
+
+@functools.lru_cache(maxsize=1)
+def _lease_writer() -> prepared.Template:
+    """The new lease's INSERT, compiled once per process: it runs while holding the write lock."""
+    field = AccountLease._meta.get_field
+    fields = {"token": field("token"), "account_id": field("account").target_field, "holder": field("holder"),
+              "acquired": field("acquired_at"), "expires": field("expires_at")}
+
+    def build(token, account_id, holder, acquired, expires):
+        lease = AccountLease(token=token, account_id=account_id, holder=holder, acquired_at=acquired,
+                             expires_at=expires)
+        return prepared.insert([lease])[0]
+    return prepared.Template(build, fields)
 
 
 def _ordered(shape: tuple, now):
@@ -132,8 +147,7 @@ def warm_up(provider: str, regions=None) -> None:
     _any_free(*shape)
     if prepared.supports_update_returning(router.db_for_write(Account)):  # as _slot_taker decides
         _pick(*shape)
-    now = timezone.now()
-    prepared.insert([AccountLease(account_id=0, holder="", acquired_at=now, expires_at=now)])
+    _lease_writer()
 
 
 MAX_TRIES = 20

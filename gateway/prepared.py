@@ -113,7 +113,11 @@ class Template:
     def __init__(self, build: Callable[..., Statement], fields: dict[str, Field]):
         self._build, self._fields = build, fields
         samples = [{name: _sample(field, k, n) for n, (name, field) in enumerate(fields.items())} for k in (0, 1)]
-        first, second = build(**samples[0]), build(**samples[1])
+        try:
+            first, second = build(**samples[0]), build(**samples[1])
+        except Exception:  # a sample the query cannot take (say, out of a column's range)
+            self._base, self.slots = None, None
+            return
         self._base = first
         self.slots = _slots(first, second, [self._convert(s, first.using) for s in samples])
 
@@ -142,7 +146,7 @@ def _sample(field: Field, k: int, n: int):
     if isinstance(field, (CharField, TextField)):
         return f"prepared-template-sample-{n}-{k}"
     if isinstance(field, (IntegerField, AutoFieldMixin)):
-        return 1_900_000_013 + 1000 * n + 2 * k
+        return 12_347 + 101 * n + 2 * k  # within a small integer's range (PostgreSQL checks it)
     if isinstance(field, JSONField):
         return {"prepared-template-sample": [n, k]}
     raise TypeError(f"no sample values for {type(field).__name__} parameters")

@@ -28,8 +28,35 @@ def claim(job: Generation, *, account_id=None) -> bool:
     read is not taken with stale fields.
     """
     fields = claim_fields(job, account_id=account_id)
-    return _update_if(Generation.objects.filter(pk=job.pk, status=JobStatus.QUEUED, deadline_at__gt=fields["started_at"],
-                                                deliveries=job.deliveries), job, fields)
+    values = dict(job_id=job.pk, was=job.deliveries, now=fields["started_at"], deliveries=fields["deliveries"],
+                  worker=fields["worker"])
+    if account_id is not None:
+        values.update(account_id=account_id, attempts=fields["attempts"], tried=fields["tried_accounts"])
+    won = _claimer(account_id is not None).bind(**values).run()
+    if won:
+        for name, value in fields.items():
+            setattr(job, name, value)
+    return bool(won)
+
+
+@functools.lru_cache(maxsize=2)
+def _claimer(with_attempt: bool) -> prepared.Template:
+    """The claim statement, compiled once per process: it runs inside the lease's transaction,
+    where compiling would keep every other writer waiting (see prepared.Template)."""
+    field = Generation._meta.get_field
+    fields = {"job_id": Generation._meta.pk, "was": field("deliveries"), "now": field("started_at"),
+              "deliveries": field("deliveries"), "worker": field("worker")}
+    if with_attempt:
+        fields.update(account_id=field("account").target_field, attempts=field("attempts"),
+                      tried=field("tried_accounts"))
+
+    def build(job_id, was, now, deliveries, worker, account_id=None, attempts=None, tried=None):
+        update = dict(status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, deliveries=deliveries, worker=worker)
+        if with_attempt:
+            update.update(account_id=account_id, attempts=attempts, tried_accounts=tried)
+        return prepared.update(Generation.objects.filter(pk=job_id, status=JobStatus.QUEUED, deadline_at__gt=now,
+                                                         deliveries=was), **update)
+    return prepared.Template(build, fields)
 
 
 def claim_fields(job: Generation, *, account_id=None) -> dict:
@@ -64,6 +91,15 @@ def _attempt_fields(job: Generation, account_id) -> dict:
 
 def beat(job_id) -> None:
     Generation.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
+
+
+def warm_up() -> None:
+    """Compile the claim and success statements of every shape (a new worker does this before
+    its first job)."""
+    for flag in (False, True):
+        _claimer(flag)
+        for other in (False, True):
+            _success(flag, other)
 
 
 def succeed_ahead(job_id, *, account_id=None, meta=None) -> prepared.Statement:

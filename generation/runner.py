@@ -83,8 +83,7 @@ def warm_up(providers) -> None:
     ~10–20 ms, which a new worker pays here rather than on its first job's time."""
     nil = uuid.UUID(int=0)
     jobs.claimable(nil)
-    prepared.update(Generation.objects.filter(pk=nil), **jobs.claim_fields(Generation(pk=nil), account_id=0))
-    jobs.succeed_ahead(nil, account_id=0, meta={})
+    jobs.warm_up()
     leasing.release_ahead(str(nil), 0, succeeded=True)
     leasing.release_ahead(str(nil), 0)
     for provider, regions in {(spec.provider, spec.regions) for spec in catalog.all_models().values()}:

@@ -169,3 +169,30 @@ def test_two_values_of_one_type_keep_their_own_places(db):
     later = timezone.now()
     assert prepared.Template(build, dates).bind(was=4, now=later, then=later + timedelta(1)) == \
         build(4, later, later + timedelta(1))
+
+
+def test_the_claim_and_the_new_lease_are_templates(db):
+    from accounts import leasing
+    from generation import jobs
+
+    for template in (jobs._claimer(True), jobs._claimer(False), leasing._lease_writer()):
+        assert template.slots is not None
+    job = make_job()
+    account = make_account("claimer")
+    assert jobs.claim(job, account_id=account.pk) and not jobs.claim(Generation.objects.get(pk=job.pk))
+    stored = Generation.objects.get(pk=job.pk)
+    assert (stored.status, stored.account_id, stored.attempts, stored.tried_accounts, stored.deliveries) == \
+        (JobStatus.RUNNING, account.pk, 1, [account.pk], 1)
+    assert stored.started_at == stored.heartbeat_at == job.started_at and stored.worker == job.worker
+
+
+def test_a_template_whose_samples_cannot_be_built_compiles_each_time(db):
+    def build(now):
+        if now.year < 2000:  # as a query refusing a sample outside its column's range would
+            raise ValueError("sample refused")
+        return prepared.update(Account.objects.filter(state_until__lte=now), last_used_at=now)
+
+    template = prepared.Template(build, NOW_FIELD)
+    assert template.slots is None
+    later = timezone.now()
+    assert template.bind(now=later) == build(later)
