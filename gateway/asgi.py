@@ -52,6 +52,19 @@ site_application = ASGIStaticFilesHandler(django_application)
 from videos import fastpath  # noqa: E402
 
 
+def _ready() -> None:
+    """Import the views now rather than on the first request, then freeze what is loaded."""
+    from django.urls import get_resolver
+
+    from generation.apps import freeze_long_lived
+
+    get_resolver().url_patterns  # noqa: B018  (imports every view module)
+    freeze_long_lived()
+
+
+_ready()
+
+
 async def application(scope, receive, send):
     video_id = fastpath.matches(scope)
     if video_id is not None:
