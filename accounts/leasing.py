@@ -140,14 +140,17 @@ def _pick(*shape) -> prepared.Template:
 
 
 def warm_up(provider: str, regions=None) -> None:
-    """Build the statements of an acquisition for `regions` once without running a write: a
-    new worker does this before its first job rather than during it (the first build in a
-    process also fills Django's query caches, ~10 ms)."""
+    """Build the statements of an acquisition for `regions`, and of a release, once without
+    running a write: a new worker does this before its first job rather than during it (the
+    first build in a process also fills Django's query caches, ~10 ms)."""
     shape = _shape(provider, regions, (), None)
     _any_free(*shape)
     if prepared.supports_update_returning(router.db_for_write(Account)):  # as _slot_taker decides
         _pick(*shape)
     _lease_writer()
+    _freer()
+    for succeeded in (False, True):
+        _giver(succeeded)
 
 
 MAX_TRIES = 20

@@ -27,7 +27,7 @@ def claim(job: Generation, *, account_id=None) -> bool:
     the same statement. The CAS includes `deliveries`, so a job claimed and requeued since it was
     read is not taken with stale fields.
     """
-    fields = claim_fields(job, account_id=account_id)
+    fields = _claim_fields(job, account_id=account_id)
     values = dict(job_id=job.pk, was=job.deliveries, now=fields["started_at"], deliveries=fields["deliveries"],
                   worker=fields["worker"])
     if account_id is not None:
@@ -59,7 +59,7 @@ def _claimer(with_attempt: bool) -> prepared.Template:
     return prepared.Template(build, fields)
 
 
-def claim_fields(job: Generation, *, account_id=None) -> dict:
+def _claim_fields(job: Generation, *, account_id=None) -> dict:
     now = timezone.now()
     fields = dict(status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, deliveries=job.deliveries + 1,
                   worker=f"{socket.gethostname()}:{os.getpid()}")

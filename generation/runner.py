@@ -84,8 +84,6 @@ def warm_up(providers) -> None:
     nil = uuid.UUID(int=0)
     jobs.claimable(nil)
     jobs.warm_up()
-    leasing.release_ahead(str(nil), 0, succeeded=True)
-    leasing.release_ahead(str(nil), 0)
     for provider, regions in {(spec.provider, spec.regions) for spec in catalog.all_models().values()}:
         if provider in providers:
             leasing.warm_up(provider, regions)  # a job's first lease, for each of its model's regions

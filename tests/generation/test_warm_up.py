@@ -13,8 +13,12 @@ from generation.models import Generation
 @pytest.mark.django_db
 def test_warm_up_only_reads(settings):
     leasing._any_free.cache_clear()
+    leasing._freer.cache_clear()
+    leasing._giver.cache_clear()
     with CaptureQueriesContext(connection) as queries:
         runner.warm_up(settings.GATEWAY_DRIVERS)
+    # The release's statements are built too (a success and a failure).
+    assert leasing._freer.cache_info().currsize == 1 and leasing._giver.cache_info().currsize == 2
     statements = [q["sql"].lstrip().split()[0].upper() for q in queries.captured_queries]
     assert statements and set(statements) == {"SELECT"}
     assert not Generation.objects.exists() and not AccountLease.objects.exists()
