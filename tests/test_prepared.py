@@ -102,9 +102,7 @@ def test_the_lease_statements_are_templates(db):
 
 
 def test_the_release_statements_are_templates_and_bind_what_a_compile_would(db):
-    import uuid
-
-    from django.db.models import Case, F, Value, When
+    from django.db.models import Case, Value, When
 
     from accounts import leasing, standing
     from accounts.models import AccountLease
