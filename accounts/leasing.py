@@ -3,11 +3,16 @@
 Each acquisition is one conditional UPDATE (`active_leases < limit` and a usable state). SQLite
 serialises it under its IMMEDIATE write lock; PostgreSQL re-checks the WHERE clause after
 waiting on the row lock. Either way two workers can never both take the last slot.
+
+On PostgreSQL a transaction never waits for an account row while holding another: an UPDATE
+that loses a race keeps the row it re-checked locked, so each try after a lost race runs in a
+fresh transaction, and admissions serialise on an advisory lock rather than on the account rows.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import time
 import uuid
 from contextlib import nullcontext
@@ -56,17 +61,20 @@ def acquire(provider: str, holder: str, ttl_seconds: float, *, regions=None, exc
     if _any_free(*shape).bind(now=now).run_returning() is None:
         return None  # nothing to wait for the write lock for
     take_slot = _slot_taker(shape, now)
-    # One transaction for every try: a busy pool costs one write lock, not one per account.
-    with (gate or nullcontext)(), transaction.atomic(savepoint=False):
-        pk = take_slot()
-        if pk is None:
-            return None
-        token = uuid.uuid4()
-        _lease_writer().bind(token=token, account_id=pk, holder=holder, acquired=now,
-                             expires=now + timedelta(seconds=ttl_seconds)).run()
-        if bind is not None:
-            bind(pk)
-        return Lease(token=str(token), account_id=pk, holder=holder)
+    for _ in range(MAX_TRIES):
+        with (gate or nullcontext)(), transaction.atomic(savepoint=False):
+            pk = take_slot()
+            if pk is _RACED:
+                continue  # ends this transaction, and with it the lock the lost race left behind
+            if pk is None:
+                return None
+            token = uuid.uuid4()
+            _lease_writer().bind(token=token, account_id=pk, holder=holder, acquired=now,
+                                 expires=now + timedelta(seconds=ttl_seconds)).run()
+            if bind is not None:
+                bind(pk)
+            return Lease(token=str(token), account_id=pk, holder=holder)
+    return None
 
 
 @functools.lru_cache(maxsize=1)
@@ -154,27 +162,30 @@ def warm_up(provider: str, regions=None) -> None:
 
 
 MAX_TRIES = 20
+_RACED = object()  # a try lost its race for a slot while others were still free
 
 
 def _slot_taker(shape: tuple, now):
-    """A function taking one slot on the first candidate it can: that account's pk, or None.
+    """A function taking one slot on the first candidate it can: that account's pk, None when
+    nothing is free, or _RACED.
 
     Each try is one conditional UPDATE, so two workers can never both take the last slot. Where
     the database can return the row it wrote, one statement picks the first candidate and takes
-    its slot, bound here, before the caller's write lock (PostgreSQL re-checks the condition
-    on the row it locked: a lost race writes nothing and the next try picks again); elsewhere
-    the candidates are read, then tried in turn.
+    its slot, bound here, before the caller's write lock. PostgreSQL re-checks the condition on
+    the row it locked: a lost race writes nothing but keeps that row locked until the
+    transaction ends, so the caller picks again in a new transaction (waiting for the next row
+    while holding this one could deadlock with a worker doing the opposite). Elsewhere the
+    candidates are read, then tried in turn.
     """
     if prepared.supports_update_returning(router.db_for_write(Account)):
         pick = _pick(*shape).bind(now=now)
         any_free = _any_free(*shape).bind(now=now)
 
         def take_slot():
-            for _ in range(MAX_TRIES):
-                pk = pick.run_returning()
-                if pk is not None or any_free.run_returning() is None:  # nothing left to race for
-                    return pk
-            return None
+            pk = pick.run_returning()
+            if pk is None and any_free.run_returning() is not None:
+                return _RACED
+            return pk
         return take_slot
 
     ordered = _ordered(shape, now)
@@ -295,15 +306,27 @@ def reap_expired() -> int:
 
 
 def lock_provider(provider: str) -> None:
-    """Serialise admissions of one provider until the current transaction ends.
+    """Serialise admissions of one provider until the current transaction ends, so that two
+    requests cannot both count the queue and both enqueue.
 
-    SQLite already serialises writing transactions (IMMEDIATE), so there is nothing to do; on
-    PostgreSQL the provider's account rows are locked so that two requests cannot both count the
-    queue and both enqueue.
+    SQLite already serialises writing transactions (IMMEDIATE), so there is nothing to do. On
+    PostgreSQL it is a transaction-level advisory lock: locking the provider's account rows
+    instead would make every admission wait for, and deadlock with, workers taking and giving
+    back slots on those rows.
     """
     if connection.vendor == "sqlite":
         return
-    list(Account.objects.select_for_update().filter(provider=provider).values_list("pk", flat=True))
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_admission_key(provider)])
+        return
+    list(Account.objects.select_for_update().filter(provider=provider).order_by("pk").values_list("pk", flat=True))
+
+
+def _admission_key(provider: str) -> int:
+    """A stable signed 64-bit advisory lock key for one provider's admissions."""
+    digest = hashlib.blake2b(f"gateway.admission:{provider}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def pool_capacity(provider: str, *, regions=None) -> tuple[int, int]:

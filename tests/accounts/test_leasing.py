@@ -5,11 +5,13 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import OperationalError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -18,11 +20,14 @@ from accounts.models import Account, AccountLease, AccountState
 from tests.conftest import ROOT, database_url_for_children, make_account
 
 
-def run_workers(count: int, iterations: int, hold: float, provider: str = "sleepy") -> list[dict]:
+def run_workers(count: int, iterations: int, hold: float, provider: str = "sleepy", *,
+                admitters: int = 0) -> list[dict]:
+    """`count` processes leasing in a loop, and `admitters` more admitting jobs as the web does."""
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": database_url_for_children()}
+    modes = ["lease"] * count + ["admit"] * admitters
     procs = [subprocess.Popen([sys.executable, "-m", "tests.support.lease_worker", provider, str(iterations),
-                               str(hold)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(count)]
+                               str(hold), mode], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for mode in modes]
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=240)
@@ -47,6 +52,62 @@ def test_processes_never_exceed_max_concurrency(transactional_db):
     # Everything came back.
     assert list(Account.objects.order_by("name").values_list("active_leases", flat=True)) == [0, 0]
     assert not AccountLease.objects.filter(released_at__isnull=True).exists()
+
+
+@pytest.mark.slow
+def test_admissions_and_many_leasing_processes_never_deadlock(transactional_db):
+    # A burst: many workers racing for slots across several accounts while the web admits jobs.
+    # On PostgreSQL a lost race used to leave a row lock behind in the worker's transaction, and
+    # an admission locked every account row of the provider, in its own order: deadlocks, which
+    # failed admissions with a 500 and workers' claims with an exception.
+    for i in range(6):
+        make_account(f"burst-{i}", max_concurrency=4)
+    results = run_workers(count=10, iterations=80, hold=0.0, admitters=3)
+
+    errors = [e for r in results for e in r["errors"]]
+    assert errors == []
+    assert sum(r["won"] for r in results) > 400
+    assert not Account.objects.exclude(active_leases=0).exists()
+    assert not AccountLease.objects.filter(released_at__isnull=True).exists()
+
+
+def test_a_lost_race_for_a_slot_leaves_no_account_locked(transactional_db):
+    # PostgreSQL keeps the row an UPDATE re-checked and then skipped locked until the transaction
+    # ends; a worker that went on to the next account in that transaction held both.
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: PostgreSQL only (SQLite serialises every writing transaction)")
+    first, second = make_account("race-first"), make_account("race-second")
+    rival = connections.create_connection("default")
+    rival.set_autocommit(False)
+    with rival.cursor() as cursor:  # another worker has taken the first account's slot, not yet committed
+        cursor.execute("UPDATE accounts_account SET active_leases = 1 WHERE id = %s", [first.pk])
+    seen = {}
+
+    def while_holding_the_lease(account_id):
+        probe = connections.create_connection("default")
+        try:
+            with probe.cursor() as cursor:
+                cursor.execute("SELECT id FROM accounts_account WHERE id = %s FOR UPDATE NOWAIT", [first.pk])
+            seen["first"] = "free"
+        except OperationalError:
+            seen["first"] = "locked"
+        finally:
+            probe.close()
+
+    def worker():
+        try:
+            seen["lease"] = leasing.acquire("sleepy", "race", 60, bind=while_holding_the_lease)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    time.sleep(0.3)  # the worker's UPDATE now waits for the first account's row
+    rival.commit()
+    rival.close()
+    thread.join(10)
+    assert seen["lease"].account_id == second.pk
+    assert seen["first"] == "free"
 
 
 def test_least_busy_then_least_recently_used(transactional_db):

@@ -1,7 +1,8 @@
-"""Run as a separate OS process by the leasing tests: acquire and release in a tight loop.
+"""Run as a separate OS process by the leasing tests: acquire and release in a tight loop, or
+(mode "admit") do what the web does to admit a job: lock the provider, count the pool, commit.
 
 Prints one JSON line: how many leases it won, the most live leases it ever saw on the account
-while holding one, and every error it hit (a "database is locked" would show up here).
+while holding one, and every error it hit (a "database is locked" or a deadlock would show up here).
 """
 
 import json
@@ -10,7 +11,24 @@ import sys
 import time
 
 
-def main(provider: str, iterations: int, hold: float) -> None:
+def admit(provider: str, iterations: int, hold: float) -> None:
+    from django.db import transaction
+
+    from accounts import leasing
+
+    errors = []
+    for _ in range(iterations):
+        try:
+            with transaction.atomic():
+                leasing.lock_provider(provider)
+                leasing.pool_capacity(provider)
+                time.sleep(hold)
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+    print(json.dumps({"won": 0, "max_seen": {}, "errors": errors}))
+
+
+def main(provider: str, iterations: int, hold: float, mode: str = "lease") -> None:
     import django
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
@@ -18,6 +36,8 @@ def main(provider: str, iterations: int, hold: float) -> None:
     from accounts import leasing
     from accounts.models import AccountLease
 
+    if mode == "admit":
+        return admit(provider, iterations, hold)
     won = 0
     max_seen = {}
     errors = []
@@ -39,4 +59,4 @@ def main(provider: str, iterations: int, hold: float) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]))
+    main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), *sys.argv[4:5])
