@@ -52,7 +52,8 @@ def acquire(provider: str, holder: str, ttl_seconds: float, *, regions=None, exc
 
     `bind(account_id)`, when given, runs in the same transaction once a slot is won, so the caller
     can record what the slot is for without a transaction of its own; if it raises, the slot is
-    not taken and the exception propagates. Called inside a transaction, the lease joins it.
+    not taken and the exception propagates. Called inside a transaction, the lease joins it
+    (and a lost race's row stays locked until that transaction ends: the workers call it outside one).
     `gate`, a context manager factory, is entered around the transaction (the SQLite write gate);
     the statements are compiled before it, so others wait for the writes only.
     """
