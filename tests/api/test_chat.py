@@ -312,7 +312,7 @@ def in_fresh_loop(make_coro):
         finally:
             stale = waiting._watchers.pop(id(asyncio.get_running_loop()), None)
             if stale is not None:
-                stale._executor.shutdown(wait=False)
+                await stale.aclose()
 
     return asyncio.run(run())
 
