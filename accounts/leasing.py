@@ -332,15 +332,24 @@ def _admission_key(provider: str) -> int:
 
 def pool_capacity(provider: str, *, regions=None) -> tuple[int, int]:
     """(total slots of accounts usable now or soon, slots in use) for admission control."""
-    now = timezone.now()
-    qs = _narrowed(Account.objects.filter(provider=provider, credentials__isnull=False).filter(
-        Q(state=AccountState.ACTIVE) | Q(state__in=RECOVERING, state_until__lte=now)
-    ), regions=regions)
     total = used = 0
-    for limit, leases, probation in qs.values_list("max_concurrency", "active_leases", "probation"):
+    rows = _capacity_reader(provider, tuple(sorted(regions or ()))).bind(now=timezone.now()).run_all()
+    for limit, leases, probation in rows:
         total += 1 if probation else limit
         used += leases
     return total, used
+
+
+# Admissions read the pool's size under the write lock (inside a batch's transaction): compiled
+# once per pool, like an acquisition's statements.
+@functools.lru_cache(maxsize=64)
+def _capacity_reader(provider: str, regions: tuple) -> prepared.Template:
+    def build(now):
+        qs = _narrowed(Account.objects.filter(provider=provider, credentials__isnull=False).filter(
+            Q(state=AccountState.ACTIVE) | Q(state__in=RECOVERING, state_until__lte=now)
+        ), regions=regions)
+        return prepared.select(qs.values_list("max_concurrency", "active_leases", "probation"))
+    return prepared.Template(build, _NOW)
 
 
 def soonest_recovery(provider: str, *, regions=None):

@@ -42,6 +42,13 @@ class Statement:
             row = cursor.fetchone()
             return row[0] if row else None
 
+    def run_all(self) -> list[tuple]:
+        """Execute; every row, as the database returns it (no field converters: SQLite's booleans
+        are 0 and 1, its datetimes strings)."""
+        with transaction.mark_for_rollback_on_error(using=self.using), connections[self.using].cursor() as cursor:
+            cursor.execute(self.sql, self.params)
+            return cursor.fetchall()
+
 
 def supports_update_returning(using: str = "default") -> bool:
     """UPDATE … RETURNING: SQLite from 3.35 (the same release as INSERT … RETURNING) and PostgreSQL."""
@@ -73,6 +80,23 @@ def exists(queryset) -> Statement:
     return Statement(text, tuple(params), using)
 
 
+def select(queryset) -> Statement:
+    """`queryset` (say a `values_list()`), compiled now: `run_all()` gives its rows."""
+    using = queryset._db or router.db_for_read(queryset.model)
+    text, params = queryset.query.get_compiler(using).as_sql()
+    return Statement(text, tuple(params), using)
+
+
+def count(*querysets) -> Statement:
+    """The sum of the querysets' `count()`s (of one database), compiled now: `run_returning()`
+    gives the number, in one round trip."""
+    inners = [select(queryset.values("pk")) for queryset in querysets]
+    if len({inner.using for inner in inners}) != 1:
+        raise ValueError("the querysets counted together must read one database")
+    text = " + ".join(f"(SELECT COUNT(*) FROM ({inner.sql}) counted)" for inner in inners)
+    return Statement(f"SELECT {text}", sum((inner.params for inner in inners), ()), inners[0].using)
+
+
 def delete(queryset) -> Statement:
     """A plain DELETE of `queryset`'s rows, compiled now and run later. Unlike
     `QuerySet.delete()` it neither cascades nor sends signals: for rows nothing refers to."""
@@ -82,21 +106,28 @@ def delete(queryset) -> Statement:
     return Statement(text, tuple(params), using)
 
 
-def insert(objs) -> list[Statement]:
+def insert(objs, *, using: str | None = None, returning_pk: bool = False) -> list[Statement]:
     """`bulk_create(objs)` for new rows of one model, compiled now and run later. A primary key
-    the database assigns is not read back."""
+    the database assigns is read back only with `returning_pk` (one object; `run_returning()`
+    gives it, or None where the database cannot return it)."""
     objs = list(objs)
     if not objs:
         return []
     model = type(objs[0])
-    using = router.db_for_write(model)
+    using = using or router.db_for_write(model)
     pk = model._meta.pk
     # As bulk_create: a key none of the objects carries is left to the database.
     auto = all(getattr(obj, pk.attname) is None for obj in objs)
     fields = [f for f in model._meta.concrete_fields if not (f.primary_key and auto)]
     query = sql.InsertQuery(model)
     query.insert_values(fields, objs)
-    return [Statement(text, tuple(params), using) for text, params in query.get_compiler(using).as_sql()]
+    compiler = query.get_compiler(using)
+    if returning_pk:
+        if len(objs) != 1:
+            raise ValueError("returning_pk reads back one row's key")
+        if connections[using].features.can_return_columns_from_insert:
+            compiler.returning_fields = [pk]
+    return [Statement(text, tuple(params), using) for text, params in compiler.as_sql()]
 
 
 class Template:

@@ -60,6 +60,45 @@ def test_insert_writes_the_rows_bulk_create_would(transactional_db, settings, tm
     assert prepared.insert([]) == []
 
 
+def test_insert_returning_pk_gives_the_key_the_database_assigned(transactional_db):
+    from django_q.models import OrmQ
+
+    first, second = (prepared.insert([OrmQ(key="k", payload="p", lock=timezone.now())], returning_pk=True)[0]
+                     for _ in range(2))
+    with transaction.atomic():
+        a, b = first.run_returning(), second.run_returning()
+    assert sorted(OrmQ.objects.values_list("pk", flat=True)) == sorted([a, b]) and a != b
+
+
+def test_select_and_count_read_what_the_queryset_would_when_run(transactional_db):
+    running = prepared.count(Generation.objects.filter(status=JobStatus.RUNNING))
+    both = prepared.count(Generation.objects.filter(status=JobStatus.RUNNING),
+                          Account.objects.filter(max_concurrency__gte=2))
+    names = prepared.select(Account.objects.filter(max_concurrency__gte=2).order_by("name").values_list("name"))
+    assert running.run_returning() == 0 and names.run_all() == []
+    make_job(status=JobStatus.RUNNING), make_job(status=JobStatus.RUNNING), make_job(status=JobStatus.QUEUED)
+    make_account("sel-b", max_concurrency=3), make_account("sel-a", max_concurrency=2), make_account("sel-c")
+    assert running.run_returning() == 2  # compiled before the rows existed, counted when run
+    assert both.run_returning() == 2 + 2
+    assert names.run_all() == [("sel-a",), ("sel-b",)]
+
+
+def test_pool_capacity_is_a_template_that_reads_what_a_fresh_query_would(db):
+    from accounts import leasing
+    from accounts.models import AccountState
+
+    make_account("cap-a", provider="jimeng", region="cn", max_concurrency=3)
+    make_account("cap-b", provider="jimeng", region="us", max_concurrency=2, active_leases=1)
+    make_account("cap-cool", provider="jimeng", region="cn", max_concurrency=5, state=AccountState.COOLING,
+                 state_until=timezone.now() + timedelta(minutes=5))
+    make_account("cap-back", provider="jimeng", region="cn", max_concurrency=5, state=AccountState.COOLING,
+                 state_until=timezone.now() - timedelta(seconds=1))
+    assert leasing._capacity_reader("jimeng", ("cn",)).slots is not None  # bound, not compiled, per call
+    assert leasing.pool_capacity("jimeng") == (3 + 2 + 5, 1)
+    assert leasing.pool_capacity("jimeng", regions=["cn"]) == (3 + 5, 0)
+    assert leasing.pool_capacity("gemini") == (0, 0)
+
+
 def test_delete_removes_only_its_rows_when_run(transactional_db):
     keep, drop = make_job(), make_job()
     remove = prepared.delete(Generation.objects.filter(pk=drop.pk))
