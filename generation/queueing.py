@@ -8,12 +8,15 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import Callable
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, connection, connections, transaction
 from django.utils import timezone
+from django_q.brokers import get_broker
 from django_q.brokers.orm import ORM
 from django_q.conf import Conf
+from django_q.models import OrmQ
 from django_q.tasks import async_task
 
 from gateway import prepared
@@ -160,31 +163,66 @@ def _settle(futures, outcomes) -> None:
                 waiting.set_exception(value)
 
 
+class Pending:
+    """Admission work in two steps. A function run by `admitted` may return one instead of its
+    result: whatever can be done before the write lock (storing inputs, compiling statements)
+    is done by then, and `commit()` does the rest, the writes, and returns the result. In a
+    batch, every request's preparation runs before the batch's transaction, so the lock is held
+    for the writes alone."""
+
+    def commit(self):
+        raise NotImplementedError
+
+    def abandon(self) -> None:
+        """Undo what preparing left behind, when the writes did not happen. Safe to call twice."""
+
+
 def _admit(calls) -> list[tuple[bool, object]]:
     """Runs on the admission thread: each call's result, or its exception."""
+    outcomes: list[tuple[bool, object]] = []
+    works: dict[int, Pending] = {}
     try:
-        if len(calls) == 1:
-            fn, args = calls[0]
-            return [(True, fn(*args))]
-        outcomes = []
-        with write_gate(), transaction.atomic():
-            _batch.memo = {}
+        for fn, args in calls:  # first every preparation, outside the write gate
             try:
-                for fn, args in calls:
-                    try:
-                        outcomes.append((True, fn(*args)))
-                    except (InterfaceError, DatabaseError):
-                        raise  # the connection may be unusable: the batch fails as a whole
-                    except Exception as exc:
-                        outcomes.append((False, exc))
-            finally:
-                _batch.memo = None
+                result = fn(*args)
+            except (InterfaceError, DatabaseError):
+                raise
+            except Exception as exc:
+                outcomes.append((False, exc))
+                continue
+            if isinstance(result, Pending):
+                works[len(outcomes)] = result
+            outcomes.append((True, result))
+        if len(works) == 1:
+            [(index, work)] = works.items()
+            outcomes[index] = _commit(work)
+        elif works:
+            with write_gate(), transaction.atomic():
+                _batch.memo = {}
+                try:
+                    for index, work in works.items():
+                        outcomes[index] = _commit(work)
+                finally:
+                    _batch.memo = None
         return outcomes
     except (InterfaceError, DatabaseError) as exc:
         connections["default"].close()  # possibly broken: the next admission reconnects
+        for work in works.values():
+            work.abandon()
         return [(False, exc)] * len(calls)  # the batch's transaction did not commit: none was admitted
-    except Exception as exc:  # only the single call gets here
-        return [(False, exc)]
+
+
+def _commit(work: Pending) -> tuple[bool, object]:
+    """One admission's writes (a savepoint inside a batch): its result, or its exception.
+    A database error propagates: the connection may be unusable, and the batch fails whole."""
+    try:
+        return True, work.commit()
+    except (InterfaceError, DatabaseError):
+        work.abandon()
+        raise
+    except Exception as exc:
+        work.abandon()
+        return False, exc
 
 
 def dispatch(func: str, object_id: str, *, timeout: int, name: str) -> None:
@@ -193,23 +231,53 @@ def dispatch(func: str, object_id: str, *, timeout: int, name: str) -> None:
     The ORM broker's queue row commits with that transaction, so workers see both at once and
     no extra write is needed; Redis is outside the database, so it waits for the commit.
     """
-    def send():
-        async_task(func, object_id, timeout=timeout, task_name=name)
+    prepare_dispatch(func, object_id, timeout=timeout, name=name)()
 
+
+def prepare_dispatch(func: str, object_id: str, *, timeout: int, name: str) -> Callable[[], None]:
+    """`dispatch` in two steps: the task is built and signed now, and the returned function sends
+    it (in the transaction writing the row; with the ORM broker, only its INSERT is left to run)."""
     if settings.REDIS_URL:
-        transaction.on_commit(send)
-    else:
-        send()
+        return lambda: transaction.on_commit(
+            lambda: async_task(func, object_id, timeout=timeout, task_name=name))
+    broker = get_broker()
+    if not isinstance(broker, GatedOrmBroker):
+        return lambda: async_task(func, object_id, timeout=timeout, task_name=name, broker=broker)
+    packing = _Packing(broker)
+    async_task(func, object_id, timeout=timeout, task_name=name, broker=packing)
+    return packing.send
+
+
+class _Packing:
+    """Stands in for the broker in `async_task`, which builds, signals and signs the task as
+    usual and hands it here: the broker's INSERT of it is compiled, to run in `send`."""
+
+    def __init__(self, broker: "GatedOrmBroker"):
+        self.list_key = broker.list_key
+        self._broker = broker
+        self._insert: Callable[[], int] | None = None
+
+    def enqueue(self, task) -> str:
+        self._insert = self._broker.enqueuer(task)
+        return "(queued when the job is written)"
+
+    def send(self) -> None:
+        self._insert()
+
+
+def enqueue_later(job: Generation) -> Callable[[], None]:
+    """`enqueue(job, new=True)` in two steps: built now, sent by calling the result."""
+    remaining = max(1, int((job.deadline_at - timezone.now()).total_seconds()))
+    # The queue's own timeout is only a backstop behind the driver's deadline handling.
+    timeout = remaining + settings.LEASE_GRACE_SECONDS
+    return prepare_dispatch(RUNNER, str(job.pk), timeout=timeout, name=f"gen-{job.pk}")
 
 
 def enqueue(job: Generation, *, new: bool = False) -> None:
     """Queue the job; `new` jobs carry their enqueued_at already (saved in the same transaction)."""
-    remaining = max(1, int((job.deadline_at - timezone.now()).total_seconds()))
-    # The queue's own timeout is only a backstop behind the driver's deadline handling.
-    timeout = remaining + settings.LEASE_GRACE_SECONDS
     if not new:
         Generation.objects.filter(pk=job.pk).update(enqueued_at=timezone.now())
-    dispatch(RUNNER, str(job.pk), timeout=timeout, name=f"gen-{job.pk}")
+    enqueue_later(job)()
 
 
 class GatedOrmBroker(ORM):
@@ -222,10 +290,21 @@ class GatedOrmBroker(ORM):
     _waiter: wakeups.Waiter | None = None
 
     def enqueue(self, task):
-        pk = super().enqueue(task)
-        if wakeups.enabled():  # the clusters' queue readers look at once, when the row is visible
-            transaction.on_commit(lambda: wakeups.send(pk, wakeups.QUEUE), using=Conf.ORM)
-        return pk
+        return self.enqueuer(task)()
+
+    def enqueuer(self, task) -> Callable[[], int]:
+        """The ORM broker's enqueue of `task` with its INSERT compiled now: the returned function
+        writes the row (inside the caller's transaction, if any) and returns its id."""
+        # The same row as the ORM broker's: its list key, locked until now (free at once).
+        row = OrmQ(key=self.list_key or Conf.CLUSTER_NAME, payload=task, lock=timezone.now())
+        insert = prepared.insert([row], using=Conf.ORM, returning_pk=True)[0]
+
+        def write() -> int:
+            pk = insert.run_returning()
+            if wakeups.enabled():  # the clusters' queue readers look at once, when the row is visible
+                transaction.on_commit(lambda: wakeups.send(pk, wakeups.QUEUE), using=Conf.ORM)
+            return pk
+        return write
 
     def dequeue(self):
         queue = self.get_connection()  # once: each call checks the connections again

@@ -6,9 +6,11 @@ behind; the job row and its input files are written together.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from datetime import timedelta
+from typing import Callable
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -19,11 +21,12 @@ from django.utils import timezone
 from accounts import leasing
 from api.errors import ApiError
 from api.threads import run_sync
+from gateway import prepared
 from generation import jobs
 from generation.catalog import ModelSpec
 from generation.models import ACTIVE_STATUSES, Generation, JobStatus
 from generation.notify import job_finished
-from generation.queueing import batch_memo, enqueue, write_gate
+from generation.queueing import Pending, batch_memo, enqueue_later, write_gate
 from generation.waiting import JobSnapshot, watcher
 
 logger = logging.getLogger(__name__)
@@ -59,13 +62,20 @@ def _pool_load(spec: ModelSpec) -> tuple[int, int]:
         raise ApiError.server_error(
             f"No usable {spec.provider} account can serve model {spec.id}. Add or re-import an account.",
             status=503, code="no_available_account")
-    from videos.models import VideoTask  # images and videos share the provider's account slots
-
-    inflight = (Generation.objects.filter(provider=spec.provider, status__in=ACTIVE_STATUSES).count()
-                + VideoTask.objects.filter(provider=spec.provider, status__in=ACTIVE_STATUSES).count())
+    inflight = _inflight_counter(spec.provider).run_returning()
     if memo is not None:
         memo[key] = (capacity, inflight)
     return capacity, inflight
+
+
+@functools.lru_cache(maxsize=32)
+def _inflight_counter(provider: str) -> prepared.Statement:
+    """Counts the provider's unfinished images and videos (they share its account slots); compiled
+    once, as admissions run it while holding the write lock."""
+    from videos.models import VideoTask
+
+    return prepared.count(*(model.objects.filter(provider=provider, status__in=ACTIVE_STATUSES)
+                            for model in (Generation, VideoTask)))
 
 
 def _pool_key(spec: ModelSpec) -> tuple:
@@ -82,32 +92,72 @@ def note_admitted(spec: ModelSpec) -> None:
         memo[key] = (capacity, inflight + 1)
 
 
-def create_job(*, api_key, spec: ModelSpec, kind: str, params: dict, inputs: list[tuple[bytes, str]] = (),
-               timeout: float | None = None, idempotency_key: str = "", fingerprint: str = "") -> Generation:
-    """Admit, store the inputs and the job, and queue it once committed."""
+def create_job(**kwargs) -> Generation:
+    """Admit, store the inputs and the job, and queue it once committed (see `plan_job`)."""
+    return plan_job(**kwargs).commit()
+
+
+def plan_job(*, api_key, spec: ModelSpec, kind: str, params: dict, inputs: list[tuple[bytes, str]] = (),
+             timeout: float | None = None, idempotency_key: str = "", fingerprint: str = "",
+             existing: Callable[[], Generation | None] | None = None) -> "PlannedJob":
+    """A new job, its inputs stored, ready for `commit()` to admit and queue it. `existing`,
+    when given, finds a job the request should join instead; it runs under the write lock, so
+    of two identical requests admitted together the second joins the first."""
     if inputs:
         admit(spec)  # refuse before storing the inputs; without any, the check under the lock suffices
     now = timezone.now()
     job = Generation(api_key=api_key, provider=spec.provider, model=spec.id, kind=kind, params=params,
                      created_at=now, deadline_at=now + timedelta(seconds=timeout or settings.IMAGE_JOB_TIMEOUT),
                      idempotency_key=idempotency_key, request_fingerprint=fingerprint)
-    saved: list[str] = []
+    planned = PlannedJob(job, spec, existing)
     try:
         for index, (data, ext) in enumerate(inputs):
-            saved.append(default_storage.save(f"inputs/{job.id}/input_{index}.{ext}", ContentFile(data)))
-        job.inputs = saved
+            planned.saved.append(default_storage.save(f"inputs/{job.id}/input_{index}.{ext}", ContentFile(data)))
+        job.inputs = list(planned.saved)
         job.enqueued_at = timezone.now()
-        with write_gate(), transaction.atomic():
-            leasing.lock_provider(spec.provider)
-            admit(spec)  # again, under the lock: a burst of requests must not all slip through
-            job.save(force_insert=True)
-            enqueue(job, new=True)
-        note_admitted(spec)
+        planned.compile()
     except BaseException:
-        for name in saved:
-            default_storage.delete(name)
+        planned.abandon()
         raise
-    return job
+    return planned
+
+
+class PlannedJob(Pending):
+    """A job whose writes are compiled, waiting for its turn at the write lock."""
+
+    def __init__(self, job: Generation, spec: ModelSpec, existing):
+        self.job, self.spec, self.existing = job, spec, existing
+        self.saved: list[str] = []
+        self._insert: list[prepared.Statement] = []
+        self._send = None
+
+    def compile(self) -> None:
+        self._insert = prepared.insert([self.job])
+        self._send = enqueue_later(self.job)
+
+    def commit(self) -> Generation:
+        try:
+            with write_gate(), transaction.atomic():
+                found = self.existing() if self.existing is not None else None
+                if found is None:
+                    leasing.lock_provider(self.spec.provider)
+                    admit(self.spec)  # again, under the lock: a burst of requests must not all slip through
+                    for statement in self._insert:
+                        statement.run()
+                    self._send()
+        except BaseException:
+            self.abandon()
+            raise
+        if found is not None:
+            self.abandon()
+            return found
+        note_admitted(self.spec)
+        self.job._state.adding, self.job._state.db = False, self._insert[0].using  # as save() leaves it
+        return self.job
+
+    def abandon(self) -> None:
+        for name in self.saved:
+            default_storage.delete(name)
 
 
 def expire_overdue(job_id) -> bool:

@@ -21,7 +21,7 @@ from generation.inputs import read_upload, read_url
 from generation.models import Generation, JobKind
 from generation.responses import images_response
 from generation.serializers import MAX_INPUT_IMAGES, CompositionRequestSerializer, ImageRequestSerializer
-from generation.service import create_job, wait_for
+from generation.service import PlannedJob, plan_job, wait_for
 from generation.queueing import admitted
 from generation.waiting import watcher
 
@@ -97,14 +97,17 @@ class ImageJobView(AsyncAPIView):
                 "fingerprint": idempotency.fingerprint(request.user, request.path, {"model": spec.id, **params},
                                                        [data for data, _ext in inputs])}
 
-    def start(self, request, prepared) -> Generation:
-        """Join the job of an earlier identical request (idempotency), or start a new one."""
-        existing = idempotency.find_existing(Generation, request, request.user, prepared["fingerprint"])
-        if existing is not None:
-            return existing
-        return create_job(api_key=request.user, spec=prepared["spec"], kind=self.kind, params=prepared["params"],
-                          inputs=prepared["inputs"], idempotency_key=idempotency.idempotency_key(request),
-                          fingerprint=prepared["fingerprint"])
+    def start(self, request, prepared) -> Generation | PlannedJob:
+        """A new job, admitted once its turn at the write lock comes, unless an earlier identical
+        request's job is found then (idempotency): the request joins that one."""
+        existing = partial(idempotency.find_existing, Generation, request, request.user, prepared["fingerprint"])
+        if prepared["inputs"]:  # admitted alone: look before storing the inputs (and before any 429)
+            found = existing()
+            if found is not None:
+                return found
+        return plan_job(api_key=request.user, spec=prepared["spec"], kind=self.kind, params=prepared["params"],
+                        inputs=prepared["inputs"], idempotency_key=idempotency.idempotency_key(request),
+                        fingerprint=prepared["fingerprint"], existing=existing)
 
     def read_inputs(self, request, serializer) -> list[tuple[bytes, str]]:
         return []

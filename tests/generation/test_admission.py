@@ -1,5 +1,6 @@
-"""Admission of a burst: requests queued together are admitted in one transaction, which reads
-the pool once; the backlog limit must still count every job the batch admitted before."""
+"""Admission of a burst: requests queued together are prepared first, then admitted in one
+transaction, which reads the pool once; the backlog limit must still count every job the batch
+admitted before, and an identical request of the same batch joins the first one's job."""
 
 import asyncio
 from functools import partial
@@ -10,28 +11,53 @@ from api.errors import ApiError
 from generation import catalog, queueing, service
 from generation.models import Generation
 from generation.queueing import admitted
-from generation.service import create_job
+from generation.service import plan_job
 from tests.conftest import make_account
+
+
+def _admit_all(starts) -> list:
+    """Queue every start before the admission thread's first turn, so they are admitted in
+    batches of `queueing.ADMISSION_BATCH`."""
+    async def burst():
+        return await asyncio.gather(*(admitted(start) for start in starts), return_exceptions=True)
+
+    try:
+        return asyncio.run(burst())
+    finally:
+        queueing._admission_thread.submit(connections.close_all).result()  # its connection persists
 
 
 def test_a_burst_is_admitted_up_to_capacity_plus_backlog_and_no_further(transactional_db, settings, monkeypatch):
     settings.MAX_QUEUE_BACKLOG = 3
     # Admission only: a live cluster of another test must not pick these jobs up mid-teardown.
-    monkeypatch.setattr(service, "enqueue", lambda job, new=False: None)
+    monkeypatch.setattr(service, "enqueue_later", lambda job: (lambda: None))
     make_account("burst", max_concurrency=2)
     spec = catalog.resolve("sleepy-image")
-
-    async def burst():
-        start = partial(create_job, api_key=None, spec=spec, kind="generate", params={"prompt": "sleep:5"})
-        # All queued before the admission thread's first turn: the first alone, the rest in batches.
-        return await asyncio.gather(*(admitted(start) for _ in range(9)), return_exceptions=True)
-
-    try:
-        outcomes = asyncio.run(burst())
-    finally:
-        queueing._admission_thread.submit(connections.close_all).result()  # its connection persists
+    start = partial(plan_job, api_key=None, spec=spec, kind="generate", params={"prompt": "sleep:5"})
+    outcomes = _admit_all([start] * 9)
     admitted_jobs = [o for o in outcomes if isinstance(o, Generation)]
     refused = [o for o in outcomes if isinstance(o, ApiError)]
     assert len(admitted_jobs) == 2 + 3 and len(refused) == 4
     assert all(e.status == 429 for e in refused)
     assert Generation.objects.count() == 5  # a refused request wrote nothing
+
+
+def test_identical_requests_admitted_in_one_batch_share_one_job(transactional_db, monkeypatch):
+    monkeypatch.setattr(service, "enqueue_later", lambda job: (lambda: None))
+    make_account("burst", max_concurrency=4)
+    spec = catalog.resolve("sleepy-image")
+    key = "same-key-in-one-batch"
+
+    def start(prompt):
+        # What the view passes: the lookup runs at commit, after the batch's earlier writes.
+        def existing():
+            return (Generation.objects.filter(idempotency_key=key, request_fingerprint="fp")
+                    .order_by("created_at").first())
+        return plan_job(api_key=None, spec=spec, kind="generate", params={"prompt": prompt},
+                        idempotency_key=key, fingerprint="fp", existing=existing)
+
+    outcomes = _admit_all([partial(start, "first"), partial(start, "second"), partial(start, "third")])
+    assert all(isinstance(o, Generation) for o in outcomes), outcomes
+    assert len({o.pk for o in outcomes}) == 1
+    assert Generation.objects.count() == 1
+    assert Generation.objects.get().params == {"prompt": "first"}
