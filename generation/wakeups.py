@@ -50,7 +50,13 @@ def directory(channel: str = WATCHERS) -> Path:
     Under the temporary directory, not beside the database: a socket path is limited to about
     100 bytes.
     """
-    return base_for(connections["default"].settings_dict["NAME"]) / channel
+    return _channel_directory(str(connections["default"].settings_dict["NAME"]), channel)
+
+
+@functools.lru_cache(maxsize=16)
+def _channel_directory(database_file: str, channel: str) -> Path:
+    # Resolving and hashing the path costs ~0.2 ms, and a sender often holds the write lock.
+    return base_for(database_file) / channel
 
 
 def base_for(database_file) -> Path:
