@@ -31,23 +31,28 @@ class Statement:
 
     def run(self) -> int:
         """Execute; the number of rows written."""
-        with transaction.mark_for_rollback_on_error(using=self.using), connections[self.using].cursor() as cursor:
-            cursor.execute(self.sql, self.params)
-            return cursor.rowcount
+        return self._execute(lambda cursor: cursor.rowcount)
 
     def run_returning(self):
         """Execute; the first column of the first row (for `returning=`: of the row written), or None."""
-        with transaction.mark_for_rollback_on_error(using=self.using), connections[self.using].cursor() as cursor:
-            cursor.execute(self.sql, self.params)
-            row = cursor.fetchone()
-            return row[0] if row else None
+        return self._execute(_first_value)
 
     def run_all(self) -> list[tuple]:
         """Execute; every row, as the database returns it (no field converters: SQLite's booleans
         are 0 and 1, its datetimes strings)."""
+        return self._execute(lambda cursor: cursor.fetchall())
+
+    def _execute(self, read: Callable):
+        """Execute in the current transaction, marking it for rollback if that fails; what `read`
+        takes from the cursor."""
         with transaction.mark_for_rollback_on_error(using=self.using), connections[self.using].cursor() as cursor:
             cursor.execute(self.sql, self.params)
-            return cursor.fetchall()
+            return read(cursor)
+
+
+def _first_value(cursor):
+    row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def supports_update_returning(using: str = "default") -> bool:
