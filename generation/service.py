@@ -109,31 +109,25 @@ def plan_job(*, api_key, spec: ModelSpec, kind: str, params: dict, inputs: list[
     job = Generation(api_key=api_key, provider=spec.provider, model=spec.id, kind=kind, params=params,
                      created_at=now, deadline_at=now + timedelta(seconds=timeout or settings.IMAGE_JOB_TIMEOUT),
                      idempotency_key=idempotency_key, request_fingerprint=fingerprint)
-    planned = PlannedJob(job, spec, existing)
+    saved: list[str] = []
     try:
         for index, (data, ext) in enumerate(inputs):
-            planned.saved.append(default_storage.save(f"inputs/{job.id}/input_{index}.{ext}", ContentFile(data)))
-        job.inputs = list(planned.saved)
+            saved.append(default_storage.save(f"inputs/{job.id}/input_{index}.{ext}", ContentFile(data)))
+        job.inputs = saved
         job.enqueued_at = timezone.now()
-        planned.compile()
+        return PlannedJob(job, spec, existing, saved)
     except BaseException:
-        planned.abandon()
+        _delete(saved)
         raise
-    return planned
 
 
 class PlannedJob(Pending):
     """A job whose writes are compiled, waiting for its turn at the write lock."""
 
-    def __init__(self, job: Generation, spec: ModelSpec, existing):
-        self.job, self.spec, self.existing = job, spec, existing
-        self.saved: list[str] = []
-        self._insert: list[prepared.Statement] = []
-        self._send = None
-
-    def compile(self) -> None:
-        self._insert = prepared.insert([self.job])
-        self._send = enqueue_later(self.job)
+    def __init__(self, job: Generation, spec: ModelSpec, existing, saved: list[str]):
+        self.job, self.spec, self.existing, self.saved = job, spec, existing, saved
+        self._insert = prepared.insert([job])
+        self._send = enqueue_later(job)
 
     def commit(self) -> Generation:
         try:
@@ -156,8 +150,12 @@ class PlannedJob(Pending):
         return self.job
 
     def abandon(self) -> None:
-        for name in self.saved:
-            default_storage.delete(name)
+        _delete(self.saved)
+
+
+def _delete(names: list[str]) -> None:
+    for name in names:
+        default_storage.delete(name)
 
 
 def expire_overdue(job_id) -> bool:
