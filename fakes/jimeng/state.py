@@ -49,7 +49,7 @@ class FakeState:
         self.config = config or FakeConfig()
         self.failures = FailureQueue()
         self.signer = UrlSigner(secrets.token_bytes(32))
-        self.images = RenderedImages(media.render_image)
+        self.images = RenderedImages(media.render_image, offload=True)
         self.reset()
 
     def reset(self):

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import io
 import json
+import os
 import threading
 import time
 import uuid
@@ -369,6 +370,42 @@ def test_an_image_asked_for_while_it_renders_is_rendered_once():
     assert got == [b"a"] * 3 and calls == ["a"]
     images.get(("b",)), images.get(("c",))
     assert images.cached() == [("b",), ("c",)] and calls == ["a", "b", "c"]  # the oldest was dropped
+
+
+def test_background_renders_run_in_a_helper_process_at_lower_priority():
+    from fakes.jimeng import gallery
+    from fakes.jimeng.gallery import RenderedImages
+
+    # os.nice(0) renders the niceness of the process it runs in.
+    images = RenderedImages(os.nice, offload=True)
+    images.prepare((0,))
+    deadline = time.monotonic() + 30  # the helper is spawned on first use
+    while (0,) not in images.cached() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert images.get((0,)) == min(19, os.nice(0) + gallery.HELPER_NICENESS)
+    assert images.get((1,)) == os.nice(0)  # a render a request waits for runs here, at full priority
+
+
+def test_a_background_render_is_done_here_when_the_helper_cannot_run_it(monkeypatch):
+    from concurrent.futures.process import BrokenProcessPool
+
+    from fakes.jimeng import gallery
+    from fakes.jimeng.gallery import RenderedImages
+
+    class Broken:
+        def submit(self, *args):
+            raise BrokenProcessPool("helper died")
+
+        def shutdown(self, **kwargs):
+            pass
+
+    monkeypatch.setattr(gallery, "_helper_pool", lambda: Broken())
+    images = RenderedImages(os.nice, offload=True)
+    images.prepare((0,))
+    deadline = time.monotonic() + 5
+    while (0,) not in images.cached() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert images.cached() == [(0,)] and images.get((0,)) == os.nice(0)
 
 
 def test_history_is_keyed_and_private(fake, client):
