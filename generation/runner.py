@@ -11,20 +11,20 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import close_old_connections, connections, transaction
+from django.db import close_old_connections, transaction
 
 from accounts import leasing
 from accounts.models import Account
 from generation import catalog, jobs, outcomes
 from generation.drivers import get_driver
 from generation.drivers.base import DeadlineExceeded, DriverError, DriverTask, UpstreamFailure
+from generation.heartbeats import Heartbeat
 from generation.models import Generation
 from generation.notify import job_finished
 from generation.queueing import write_gate
@@ -33,33 +33,6 @@ from gateway import prepared
 from gateway.redaction import redact, redact_obj
 
 logger = logging.getLogger(__name__)
-
-class Heartbeat:
-    """Marks the job alive from a side thread, so the main thread may run Playwright (no ORM)."""
-
-    def __init__(self, job_id, beat=None):
-        self.job_id = job_id
-        self._beat = beat or jobs.beat
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self):
-        try:
-            while not self._stop.wait(settings.HEARTBEAT_SECONDS):
-                try:
-                    self._beat(self.job_id)
-                except Exception:  # a missed beat is not worth killing the job for
-                    logger.warning("heartbeat for %s failed", self.job_id, exc_info=True)
-        finally:
-            connections.close_all()
 
 
 def run_generation(job_id: str) -> str:

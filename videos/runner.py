@@ -24,7 +24,7 @@ from accounts.models import Account
 from generation import catalog, outcomes
 from generation.drivers import get_driver
 from generation.drivers.base import DeadlineExceeded, DriverError, DriverTask, UpstreamFailure
-from generation.runner import Heartbeat
+from generation.heartbeats import Heartbeat
 from gateway.redaction import redact, redact_obj
 from videos import tasks as task_states
 from videos.models import VideoTask
