@@ -69,8 +69,13 @@ def render_in_helper(render: Callable[..., bytes], *args) -> bytes:
     processes cannot be started), so a render is never lost."""
     pool = _helper_pool()
     try:
-        return pool.submit(render, *args).result()
-    except (BrokenProcessPool, OSError, RuntimeError):
+        future = pool.submit(render, *args)
+    except (BrokenProcessPool, OSError, RuntimeError):  # could not start it, or shut down
+        _drop_helper(pool)
+        return render(*args)
+    try:
+        return future.result()
+    except BrokenProcessPool:  # it died; a render's own error is the caller's to see
         _drop_helper(pool)
         return render(*args)
 
