@@ -46,15 +46,11 @@ class _Beater:
         self._beats: list[Heartbeat] = []
         self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
+    def add(self, heartbeat: Heartbeat) -> None:
         with self._cond:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="heartbeats", daemon=True)
                 self._thread.start()
-
-    def add(self, heartbeat: Heartbeat) -> None:
-        self.start()
-        with self._cond:
             heartbeat.due = time.monotonic() + settings.HEARTBEAT_SECONDS
             self._beats.append(heartbeat)
             self._cond.notify()
@@ -65,28 +61,29 @@ class _Beater:
 
     def _run(self) -> None:
         while True:
-            with self._cond:
-                due = self._due()
-                while not due:
-                    nearest = min((b.due for b in self._beats), default=None)
-                    self._cond.wait(None if nearest is None else max(0.0, nearest - time.monotonic()))
-                    due = self._due()
-                for heartbeat in due:
-                    heartbeat.due += settings.HEARTBEAT_SECONDS
-            for heartbeat in due:
+            for heartbeat in self._next_due():
                 try:
                     heartbeat.beat(heartbeat.job_id)
                 except Exception:  # a missed beat is not worth killing the job for
                     logger.warning("heartbeat for %s failed", heartbeat.job_id, exc_info=True)
                     connections.close_all()  # possibly broken: the next beat reconnects
-            with self._cond:
-                idle = not self._beats
-            if idle:
-                connections.close_all()  # an idle worker holds no connection for its beats
 
-    def _due(self) -> list[Heartbeat]:
-        now = time.monotonic()
-        return [b for b in self._beats if b.due <= now]
+    def _next_due(self) -> list[Heartbeat]:
+        """The beats due now (each then due again an interval later), once some are. With no job
+        running, this thread's connections are closed and [] comes back when a job starts."""
+        with self._cond:
+            while self._beats:
+                now = time.monotonic()
+                due = [b for b in self._beats if b.due <= now]
+                if due:
+                    for heartbeat in due:
+                        heartbeat.due += settings.HEARTBEAT_SECONDS
+                    return due
+                self._cond.wait(min(b.due for b in self._beats) - now)
+        connections.close_all()  # an idle worker holds no connection for its beats
+        with self._cond:
+            self._cond.wait_for(lambda: self._beats)
+        return []
 
 
 _beaters: dict[int, _Beater] = {}
@@ -99,4 +96,3 @@ def _beater() -> _Beater:
     if beater is None:
         beater = _beaters[pid] = _Beater()
     return beater
-

@@ -68,3 +68,17 @@ def test_entering_a_heartbeat_does_not_start_a_thread_per_job():
     for i in range(3):
         with Heartbeat(f"job-{i}", beat=record):
             assert threading.active_count() == before
+
+
+def test_the_thread_lets_go_of_its_database_connection_once_no_job_runs(monkeypatch):
+    from generation import heartbeats
+
+    closed = threading.Event()
+    monkeypatch.setattr(heartbeats.connections, "close_all", closed.set)
+    record = Recorder()
+    with Heartbeat("long", beat=record):
+        time.sleep(INTERVAL * 1.5)  # it has beaten (and so connected) at least once
+        closed.clear()
+        time.sleep(INTERVAL * 1.5)
+        assert not closed.is_set()  # not while a job runs
+    assert record.of("long") and closed.wait(INTERVAL * 3)
