@@ -16,7 +16,6 @@ Renders a request waits for (`get`) stay in the server's own thread, at normal p
 
 from __future__ import annotations
 
-import atexit
 import multiprocessing
 import os
 import queue
@@ -56,12 +55,6 @@ def _drop_helper(broken: ProcessPoolExecutor) -> None:
         if _helper is broken:
             _helper = None
     broken.shutdown(wait=False, cancel_futures=True)
-
-
-@atexit.register
-def _stop_helper() -> None:
-    if _helper is not None:
-        _helper.shutdown(wait=False, cancel_futures=True)
 
 
 def render_in_helper(render: Callable[..., bytes], *args) -> bytes:
