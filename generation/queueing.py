@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
 import time
@@ -225,6 +226,21 @@ def _commit(work: Pending) -> tuple[bool, object]:
         return False, exc
 
 
+@functools.lru_cache(maxsize=1)
+def sender():
+    """This process's broker for sending tasks, built once.
+
+    django-q2 builds a broker on every `async_task` and `get_broker()`, and building one is not
+    free: the ORM broker closes the calling thread's database connection where connections are
+    not kept (the web's, CONN_MAX_AGE = 0), so the admission thread reconnected, SQLite's
+    pragmas included, for every job (over twice an admission's own CPU); the Redis broker opens
+    a new connection pool, a TCP connection per task. A forked worker builds its own."""
+    return get_broker()
+
+
+os.register_at_fork(after_in_child=sender.cache_clear)
+
+
 def dispatch(func: str, object_id: str, *, timeout: int, name: str) -> None:
     """Send a task for a row written in the current transaction.
 
@@ -237,10 +253,10 @@ def dispatch(func: str, object_id: str, *, timeout: int, name: str) -> None:
 def prepare_dispatch(func: str, object_id: str, *, timeout: int, name: str) -> Callable[[], None]:
     """`dispatch` in two steps: the task is built and signed now, and the returned function sends
     it (in the transaction writing the row; with the ORM broker, only its INSERT is left to run)."""
+    broker = sender()
     if settings.REDIS_URL:
         return lambda: transaction.on_commit(
-            lambda: async_task(func, object_id, timeout=timeout, task_name=name))
-    broker = get_broker()
+            lambda: async_task(func, object_id, timeout=timeout, task_name=name, broker=broker))
     if not isinstance(broker, GatedOrmBroker):
         return lambda: async_task(func, object_id, timeout=timeout, task_name=name, broker=broker)
     packing = _Packing(broker)

@@ -61,3 +61,31 @@ def test_identical_requests_admitted_in_one_batch_share_one_job(transactional_db
     assert len({o.pk for o in outcomes}) == 1
     assert Generation.objects.count() == 1
     assert Generation.objects.get().params == {"prompt": "first"}
+
+
+def test_planning_a_job_keeps_the_admission_threads_database_connection(transactional_db):
+    """The web keeps no connection between requests (CONN_MAX_AGE = 0), but the admission thread
+    must keep its own: django-q2 builds a broker per task, and building one closes the calling
+    thread's connection, which cost every admission a reconnect."""
+    from django.db import connection
+
+    make_account("keeps", max_concurrency=4)
+    spec = catalog.resolve("sleepy-image")
+
+    def plan_and_report(prompt):
+        planned = plan_job(api_key=None, spec=spec, kind="generate", params={"prompt": prompt})
+        planned.abandon()  # nothing is written: only the planning is looked at
+        return connection.connection
+
+    def run_on_admission_thread(fn):
+        return queueing._admission_thread.submit(fn).result()
+
+    try:
+        run_on_admission_thread(lambda: plan_and_report("first"))  # whatever is built once
+        run_on_admission_thread(lambda: Generation.objects.exists())
+        held = run_on_admission_thread(lambda: connection.connection)
+        assert held is not None
+        assert run_on_admission_thread(lambda: plan_and_report("second")) is held
+        assert run_on_admission_thread(lambda: plan_and_report("third")) is held
+    finally:
+        run_on_admission_thread(connections.close_all)
