@@ -18,6 +18,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 from standardwebhooks.webhooks import Webhook
 
+from generation.queueing import sender
 from generation.ssrf import UnsafeURL, post_public
 from videos.models import VideoTask, WebhookDelivery
 
@@ -50,7 +51,7 @@ def queue_event(task_id, event_type: str) -> list[WebhookDelivery]:
         delivery = WebhookDelivery.objects.create(
             event_id=event_id, event_type=event_type, task=task, url=url, secret=secret, payload=payload,
             next_attempt_at=now, give_up_at=now + timedelta(hours=settings.WEBHOOK_RETRY_HOURS))
-        async_task("videos.webhooks.deliver", delivery.pk, task_name=f"webhook-{delivery.pk}")
+        async_task("videos.webhooks.deliver", delivery.pk, task_name=f"webhook-{delivery.pk}", broker=sender())
         deliveries.append(delivery)
     return deliveries
 
@@ -102,7 +103,7 @@ def dispatch_due() -> int:
     due = list(WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING,
                                               next_attempt_at__lte=timezone.now()).values_list("pk", flat=True)[:500])
     for pk in due:
-        async_task("videos.webhooks.deliver", pk, task_name=f"webhook-{pk}")
+        async_task("videos.webhooks.deliver", pk, task_name=f"webhook-{pk}", broker=sender())
     return len(due)
 
 
@@ -112,5 +113,5 @@ def redeliver(queryset) -> int:
     count = queryset.update(status=WebhookDelivery.Status.PENDING, next_attempt_at=now,
                             give_up_at=now + timedelta(hours=settings.WEBHOOK_RETRY_HOURS))
     for pk in queryset.values_list("pk", flat=True):
-        async_task("videos.webhooks.deliver", pk, task_name=f"webhook-{pk}")
+        async_task("videos.webhooks.deliver", pk, task_name=f"webhook-{pk}", broker=sender())
     return count
