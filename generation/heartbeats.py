@@ -9,6 +9,7 @@ starting a job at once) waits for the new thread to be scheduled.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -86,13 +87,10 @@ class _Beater:
         return []
 
 
-_beaters: dict[int, _Beater] = {}
-
-
+@functools.lru_cache(maxsize=1)
 def _beater() -> _Beater:
     """This process's beater (a forked worker starts its own: threads do not survive a fork)."""
-    pid = os.getpid()
-    beater = _beaters.get(pid)
-    if beater is None:
-        beater = _beaters[pid] = _Beater()
-    return beater
+    return _Beater()
+
+
+os.register_at_fork(after_in_child=_beater.cache_clear)
