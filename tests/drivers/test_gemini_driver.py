@@ -277,11 +277,13 @@ def test_sigalrm_in_the_main_thread_stops_the_browser_job(fake, driver):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-    wait_for_service(lambda st: st["contexts"] == 0 and st["running"] == 0, "the stopped job's context to close")
-    started = time.time()
+    before = wait_for_service(lambda st: st["contexts"] == 0 and st["running"] == 0,
+                              "the stopped job's context to close")
     result = driver.run(make_task("Generate an image of a train"))
-    assert result.files
-    assert time.time() - started < 10  # the stopped job did not hold the browser
+    # The next job runs in the same browser, not a relaunched one. (No wall-clock bound here: the
+    # stopped job's context is already gone, and a busy CI machine once took 11.7 s for this job.)
+    assert result.files and result.meta["warm_browser"] is True, result.meta
+    assert browser_service.status()["launches"] == before["launches"]
 
 
 @pytest.mark.django_db
