@@ -313,7 +313,7 @@ def test_polling_honours_the_upstream_interval(fake, settings):
         result = run(make_task("paced [delay:1.0]"))
     finally:
         fake.configure(poll_interval_seconds=None)
-    assert time.time() - started < 2.5
+    assert time.time() - started < 8  # our own 10 s pace would take longer (slack for a busy machine)
     assert result.meta["polls"] >= 4
 
 
@@ -322,7 +322,7 @@ def test_polling_stops_at_the_deadline(fake):
     started = time.time()
     with pytest.raises(DeadlineExceeded):
         run(task)
-    assert time.time() - started < 2.5
+    assert time.time() - started < 6  # deadline 1.5 s; the slack is for a busy CI machine
 
 
 def test_deadline_already_passed(fake):
