@@ -33,11 +33,12 @@ class ChatCompletionsView(AsyncAPIView):
         if watcher().held >= settings.MAX_HELD_REQUESTS:
             raise ApiError.rate_limited("This server holds as many waiting requests as it may "
                                         "(MAX_HELD_REQUESTS); retry shortly.", 1.0)
+        since = watcher().mark()
         turn = await run_sync(chat.parse, request)
         job = await run_sync(chat.start, request, turn)
         if turn.stream:
             return event_stream(turn, job)
-        snap = await wait_for(job, request, expire=turn.expire)
+        snap = await wait_for(job, request, expire=turn.expire, since=since)
         content = media_markdown(snap)
         return Response(completion(job, turn.spec.id, turn.prompt, content))
 

@@ -178,16 +178,17 @@ def client_wait_budget(request) -> float | None:
         return None
 
 
-async def wait_for(job, request, *, expire=None) -> JobSnapshot:
+async def wait_for(job, request, *, expire=None, since: int | None = None) -> JobSnapshot:
     """Hold the request until the job (a Generation or a VideoTask) ends; raise the envelope for
-    failures and timeouts."""
+    failures and timeouts. `since`: the watcher's `mark()` from before the job was admitted."""
     expire = expire or expire_overdue
     budget = (job.deadline_at - timezone.now()).total_seconds()
     client_budget = client_wait_budget(request)
     if client_budget is not None:
         budget = min(budget, client_budget)
     started = time.monotonic()
-    snap = await watcher().wait(job.holder, budget)
+    active = job.status in ACTIVE_STATUSES  # as admitted or joined; an ended job is read at once
+    snap = await watcher().wait(job.holder, budget, since=since if active else None)
     if snap is None:
         if await run_sync(expire, job.pk):
             raise ApiError(504, "The generation did not finish before its deadline.", code="timeout",

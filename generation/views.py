@@ -59,12 +59,13 @@ class ImageJobView(AsyncAPIView):
         if watcher().held >= settings.MAX_HELD_REQUESTS:
             raise ApiError.rate_limited("This server holds as many waiting requests as it may "
                                         "(MAX_HELD_REQUESTS); retry shortly.", 1.0)
+        since = watcher().mark()
         if self.prepares_inline(request):
             prepared = self.prepare(request)
         else:
             prepared = await run_sync(self.prepare, request)
         job = await admitted(self.start, request, prepared, batch=not prepared["inputs"])
-        snap = await wait_for(job, request)
+        snap = await wait_for(job, request, since=since)
         shape = partial(images_response, snap, response_format=prepared["response_format"],
                         input_images=len(prepared["inputs"]))
         if prepared["response_format"] == "b64_json":

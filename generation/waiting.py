@@ -197,7 +197,9 @@ class JobWatcher:
     def __init__(self):
         self._waiters: dict[str, list[asyncio.Future]] = {}
         self._watches: dict[str, list[JobWatch]] = {}
-        self._kick = asyncio.Event()
+        self._kick = asyncio.Event()     # run a round now
+        self._arrived = asyncio.Event()  # someone started waiting (wakes an idle loop)
+        self._ends = 0                   # job-end wake-ups heard so far (see `mark`)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job-watcher")
         self._task: asyncio.Task | None = None
         self._listener: asyncio.Task | None = None
@@ -222,13 +224,25 @@ class JobWatcher:
     def held(self) -> int:
         return sum(len(v) for v in self._waiters.values()) + sum(len(v) for v in self._watches.values())
 
-    async def wait(self, job_id: str, timeout: float) -> JobSnapshot | None:
+    def mark(self) -> int | None:
+        """Taken before a job is admitted and handed to `wait(since=...)`. None while this process
+        hears no job ends (with Redis, or before its wake-up socket is bound)."""
+        return self._ends if self._local is not None else None
+
+    async def wait(self, job_id: str, timeout: float, since: int | None = None) -> JobSnapshot | None:
         """The ended job's snapshot, or None when `timeout` passes first. `job_id` is a key such
-        as `gen:<uuid>` or `vid:<uuid>` (the job's `holder`)."""
+        as `gen:<uuid>` or `vid:<uuid>` (the job's `holder`).
+
+        `since` is a `mark()` taken while the job was known to be active. A new waiter starts a
+        round at once, unless no job end has been heard since then: its job's end is still to
+        come and will start one. A burst of admissions then adds no rounds (each round reads
+        every waiting job), and the safety poll still covers a lost wake-up."""
         self._ensure_running()
         future = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(job_id, []).append(future)
-        self._kick.set()
+        self._arrived.set()
+        if since is None or since != self._ends:
+            self._kick.set()
         try:
             return await asyncio.wait_for(asyncio.shield(future), timeout=max(0.0, timeout))
         except asyncio.TimeoutError:
@@ -247,6 +261,7 @@ class JobWatcher:
         self._ensure_running()
         subscription = JobWatch(self, job_id)
         self._watches.setdefault(job_id, []).append(subscription)
+        self._arrived.set()
         self._kick.set()
         return subscription
 
@@ -269,40 +284,53 @@ class JobWatcher:
     async def _poll_loop(self):
         loop = asyncio.get_running_loop()
         while True:
+            if not (self._waiters or self._watches):
+                self._arrived.clear()
+                await self._arrived.wait()
+                await self._pause(self._next_pause(0.0))  # no pause if the newcomer asked for a round
+                continue
             self._kick.clear()
-            if self._waiters or self._watches:
-                started = loop.time()
-                try:
-                    ended, states = await loop.run_in_executor(self._executor, fetch_round, list(self._waiters),
-                                                               list(self._watches))
-                except Exception:
-                    logger.warning("job watcher query failed", exc_info=True)
-                    ended, states = [], {}
-                for key, state in states.items():
-                    for subscription in self._watches.get(key, ()):
-                        subscription._offer(state)
-                for snap in ended:
-                    for future in self._waiters.pop(snap.id, []):
-                        if not future.done():
-                            future.set_result(snap)
-                    for subscription in self._watches.pop(snap.id, []):
-                        subscription._end(snap)
-                # Never busier than one round in three: with a thousand held requests a round
-                # costs milliseconds, and the loop must keep time for answering them.
-                pause = max(settings.WAIT_POLL_SECONDS, 2 * (loop.time() - started))
-                if self._local is not None and not self._watches:
-                    pause = max(pause, settings.WAIT_SAFETY_POLL_SECONDS)  # ends arrive as wake-ups
-                try:
-                    await asyncio.wait_for(self._kick.wait(), timeout=pause)
-                except asyncio.TimeoutError:
-                    pass
-            else:
-                await self._kick.wait()
+            started = loop.time()
+            try:
+                ended, states = await loop.run_in_executor(self._executor, fetch_round, list(self._waiters),
+                                                           list(self._watches))
+            except Exception:
+                logger.warning("job watcher query failed", exc_info=True)
+                ended, states = [], {}
+            for key, state in states.items():
+                for subscription in self._watches.get(key, ()):
+                    subscription._offer(state)
+            for snap in ended:
+                for future in self._waiters.pop(snap.id, []):
+                    if not future.done():
+                        future.set_result(snap)
+                for subscription in self._watches.pop(snap.id, []):
+                    subscription._end(snap)
+            await self._pause(self._next_pause(loop.time() - started))
+
+    def _next_pause(self, round_took: float) -> float:
+        # Never busier than one round in three: with a thousand held requests a round costs
+        # milliseconds, and the loop must keep time for answering them.
+        pause = max(settings.WAIT_POLL_SECONDS, 2 * round_took)
+        if self._local is not None and not self._watches:
+            pause = max(pause, settings.WAIT_SAFETY_POLL_SECONDS)  # ends arrive as wake-ups
+        return pause
+
+    async def _pause(self, seconds: float) -> None:
+        """Until the next kick, or `seconds`."""
+        try:
+            await asyncio.wait_for(self._kick.wait(), timeout=seconds)
+        except asyncio.TimeoutError:
+            pass
+
+    def _heard_an_end(self) -> None:
+        self._ends += 1
+        self._kick.set()
 
     async def _listen_locally(self):
         """Wake the poll loop on each datagram of a worker that ended a job (SQLite only)."""
         try:
-            self._local = await wakeups.listen(self._kick.set, wakeups.WATCHERS)
+            self._local = await wakeups.listen(self._heard_an_end, wakeups.WATCHERS)
         except Exception:  # polling fast still finds every end
             logger.warning("could not listen for job ends; they are found by polling", exc_info=True)
 

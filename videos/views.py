@@ -23,6 +23,7 @@ from api.threads import run_sync
 from generation.inputs import read_upload, read_url
 from generation.media import ranged_response, signed_url
 from generation.service import wait_for
+from generation.waiting import watcher
 from videos import service
 from videos.fields import MAX_FRAMES, int_field, ratio_resolution, text_field
 from videos.models import ACTIVE_STATUSES, JobStatus, VideoAsset, VideoTask, parse_public_id
@@ -268,12 +269,13 @@ class VideoRemixView(APIView):
 
 class VideoGenerationsSyncView(AsyncAPIView):
     async def post(self, request):
+        since = watcher().mark()
         req = await run_sync(parse_seed, request, url_fields=("file_paths", "filePaths"))
         response_format = text_field(_body(request), "response_format") or "url"
         if response_format not in ("url", "b64_json"):
             raise ApiError.invalid("response_format: url or b64_json.", param="response_format")
         task = await run_sync(service.start, request, req)
-        snap = await wait_for(task, request, expire=service.expire_overdue)
+        snap = await wait_for(task, request, expire=service.expire_overdue, since=since)
         video = next((f for f in snap.files if f["kind"] == "video"), None)
         if video is None:
             raise ApiError.server_error("The video finished without a file.", status=502, code="upstream_error")
