@@ -119,3 +119,25 @@ def test_a_waiter_without_a_mark_is_looked_up_at_once(rounds):
 
     snap, answered_in = run(scenario)
     assert snap.status == "succeeded" and answered_in < 5 and len(rounds) == 1
+
+
+def test_ends_arriving_together_share_rounds(rounds, settings):
+    settings.WAIT_POLL_SECONDS = 0.3  # the shortest gap between two rounds
+    jobs = queued_jobs(8)
+
+    def end_all():
+        for job in jobs:  # one wake-up each, ~10 ms apart
+            end(job)
+            time.sleep(0.01)
+
+    async def scenario():
+        watcher = await listening_watcher()
+        since = watcher.mark()
+        waits = [asyncio.ensure_future(watcher.wait(job.holder, 20, since=since)) for job in jobs]
+        await asyncio.sleep(0.05)
+        await asyncio.to_thread(end_all)
+        return await asyncio.wait_for(asyncio.gather(*waits), 10)
+
+    snaps = run(scenario)
+    assert [s.status for s in snaps] == ["succeeded"] * 8
+    assert 1 <= len(rounds) <= 3  # not a round per end
