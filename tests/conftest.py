@@ -53,6 +53,23 @@ def wait_until(predicate, timeout: float, interval: float = 0.05, message: str =
     raise AssertionError(f"timed out after {timeout} s waiting for {message}")
 
 
+def in_fresh_loop(make_coro):
+    """Run a coroutine on a new event loop, then drop that loop's job watcher (it dies with it)."""
+    import asyncio
+
+    from generation import waiting
+
+    async def run():
+        try:
+            return await make_coro()
+        finally:
+            stale = waiting._watchers.pop(id(asyncio.get_running_loop()), None)
+            if stale is not None:
+                await stale.aclose()
+
+    return asyncio.run(run())
+
+
 def database_url_for_children() -> str:
     db = connection.settings_dict
     if db["ENGINE"].endswith("sqlite3"):

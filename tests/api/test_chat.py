@@ -18,7 +18,7 @@ from PIL import Image
 
 from api.models import ApiKey
 from generation.models import Generation
-from tests.conftest import LiveGateway, make_account
+from tests.conftest import LiveGateway, in_fresh_loop, make_account
 from videos.models import VideoTask
 
 pytestmark = pytest.mark.slow
@@ -298,23 +298,6 @@ def test_watcher_round_is_one_query_per_table_whatever_the_number_of_streams(db)
     assert [snap.id for snap in ended] == [images[3].holder]
     assert states[images[2].holder] == JobState(status="running", progress=None, attempts=2)
     assert [states[v.holder].progress for v in videos] == [10, 40, 70]
-
-
-def in_fresh_loop(make_coro):
-    """Run a coroutine on a new event loop, then drop that loop's job watcher (it dies with it)."""
-    import asyncio
-
-    from generation import waiting
-
-    async def run():
-        try:
-            return await make_coro()
-        finally:
-            stale = waiting._watchers.pop(id(asyncio.get_running_loop()), None)
-            if stale is not None:
-                await stale.aclose()
-
-    return asyncio.run(run())
 
 
 def stream_of_unqueued_job(seconds: float):

@@ -9,6 +9,7 @@ from django.utils import timezone
 from generation import waiting, wakeups
 from generation.models import Generation
 from generation.notify import job_finished
+from tests.conftest import in_fresh_loop
 
 pytestmark = pytest.mark.skipif(not wakeups.enabled(), reason="job-end wake-ups exist with SQLite and no Redis only")
 
@@ -51,18 +52,6 @@ async def listening_watcher() -> waiting.JobWatcher:
     raise AssertionError("the watcher never bound its wake-up socket")
 
 
-def run(make_coro):
-    async def main():
-        try:
-            return await make_coro()
-        finally:
-            stale = waiting._watchers.pop(id(asyncio.get_running_loop()), None)
-            if stale is not None:
-                await stale.aclose()
-
-    return asyncio.run(main())
-
-
 def test_a_burst_of_new_waiters_runs_no_round_and_an_end_runs_one(rounds):
     jobs = queued_jobs(8)
 
@@ -80,7 +69,7 @@ def test_a_burst_of_new_waiters_runs_no_round_and_an_end_runs_one(rounds):
             pending.cancel()
         return quiet, snap, answered_in
 
-    quiet, snap, answered_in = run(scenario)
+    quiet, snap, answered_in = in_fresh_loop(scenario)
     assert quiet == []  # their jobs were active when admitted: only an end can need a round
     assert snap.status == "succeeded" and snap.id == jobs[0].holder
     assert answered_in < 5  # by the end's wake-up, not by the 30 s safety poll
@@ -102,7 +91,7 @@ def test_a_job_that_ended_before_its_waiter_arrived_is_answered_at_once(rounds):
         snap = await asyncio.wait_for(watcher.wait(job.holder, 20, since=since), 10)
         return snap, time.monotonic() - started
 
-    snap, answered_in = run(scenario)
+    snap, answered_in = in_fresh_loop(scenario)
     assert snap.status == "succeeded"
     assert answered_in < 5  # the end was heard since the mark: the waiter asked for a round
 
@@ -117,7 +106,7 @@ def test_a_waiter_without_a_mark_is_looked_up_at_once(rounds):
         snap = await asyncio.wait_for(watcher.wait(job.holder, 20), 10)
         return snap, time.monotonic() - started
 
-    snap, answered_in = run(scenario)
+    snap, answered_in = in_fresh_loop(scenario)
     assert snap.status == "succeeded" and answered_in < 5 and len(rounds) == 1
 
 
@@ -138,6 +127,6 @@ def test_ends_arriving_together_share_rounds(rounds, settings):
         await asyncio.to_thread(end_all)
         return await asyncio.wait_for(asyncio.gather(*waits), 10)
 
-    snaps = run(scenario)
+    snaps = in_fresh_loop(scenario)
     assert [s.status for s in snaps] == ["succeeded"] * 8
     assert 1 <= len(rounds) <= 3  # not a round per end
