@@ -51,9 +51,14 @@ def queue_event(task_id, event_type: str) -> list[WebhookDelivery]:
         delivery = WebhookDelivery.objects.create(
             event_id=event_id, event_type=event_type, task=task, url=url, secret=secret, payload=payload,
             next_attempt_at=now, give_up_at=now + timedelta(hours=settings.WEBHOOK_RETRY_HOURS))
-        async_task("videos.webhooks.deliver", delivery.pk, task_name=f"webhook-{delivery.pk}", broker=sender())
+        _send(delivery.pk)
         deliveries.append(delivery)
     return deliveries
+
+
+def _send(delivery_id: int) -> None:
+    """Queue one delivery attempt (through the process's one broker)."""
+    async_task("videos.webhooks.deliver", delivery_id, task_name=f"webhook-{delivery_id}", broker=sender())
 
 
 def signed_headers(event_id: str, payload: str, secret: str) -> dict[str, str]:
@@ -103,7 +108,7 @@ def dispatch_due() -> int:
     due = list(WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING,
                                               next_attempt_at__lte=timezone.now()).values_list("pk", flat=True)[:500])
     for pk in due:
-        async_task("videos.webhooks.deliver", pk, task_name=f"webhook-{pk}", broker=sender())
+        _send(pk)
     return len(due)
 
 
@@ -113,5 +118,5 @@ def redeliver(queryset) -> int:
     count = queryset.update(status=WebhookDelivery.Status.PENDING, next_attempt_at=now,
                             give_up_at=now + timedelta(hours=settings.WEBHOOK_RETRY_HOURS))
     for pk in queryset.values_list("pk", flat=True):
-        async_task("videos.webhooks.deliver", pk, task_name=f"webhook-{pk}", broker=sender())
+        _send(pk)
     return count
