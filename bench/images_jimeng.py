@@ -6,12 +6,14 @@ Every figure is a ratio against a baseline measured in the same run:
   concurrent call as the gateway's workers; also minus the fake's generation time alone (the
   issue's definition, which counts the driver's own time as overhead); and where a request's
   time goes (admission, queue to worker, in the worker, answer after the job ended);
+- bursts: the same overhead when every request is one of a burst of 32 sent at once (the worst
+  case, repeated), against the direct driver given the same bursts;
 - throughput: completed jobs per second against the pool's capacity
   (accounts × concurrency ÷ the fake's generation time);
 - held waits: how late each of N simultaneously held requests is answered after its job ended
   (the job's finished_at in the database), and the web process's peak RSS.
 
-    .venv/bin/python -m bench.images_jimeng [--quick]
+    .venv/bin/python -m bench.images_jimeng [--quick] [--only overhead|bursts|throughput|held]
 """
 
 from __future__ import annotations
@@ -221,6 +223,46 @@ def overhead(quick: bool) -> dict:
     return results
 
 
+# Pure bursts: every request of a burst is sent at the same moment, all 32 are answered, a pause,
+# then the next burst. Unlike the lockstep run, whose clients drift apart after the first cycles,
+# every measured request here is one of a burst of 32: the worst case alone, and a figure that
+# moves little from run to run. The direct driver gets the same bursts, as the baseline.
+BURSTS, BURST_SIZE, BURST_PAUSE = 10, 32, 0.5
+
+
+def bursts(quick: bool) -> dict:
+    count = 3 if quick else BURSTS
+    with Stack(workers=BURST_SIZE, fake_delay=1.0).start() as stack:
+        key = stack.setup_pool(jimeng_accounts(8, 4))  # 32 slots: no request waits for an account
+        base: list[float] = []
+        with direct_pool(stack, BURST_SIZE) as pool:
+            direct_latencies(pool, BURST_SIZE, BURST_SIZE)  # unmeasured: process start-up
+            for _ in range(count):
+                base += direct_latencies(pool, BURST_SIZE, BURST_SIZE)
+                time.sleep(BURST_PAUSE)
+        asyncio.run(gateway_latencies(stack, key, BURST_SIZE, BURST_SIZE))  # unmeasured: warm-up
+        via: list[float] = []
+        sent: dict = {}
+        refused = server_errors = 0
+        for _ in range(count):
+            time.sleep(BURST_PAUSE)
+            latencies, errors, fives = asyncio.run(gateway_latencies(stack, key, BURST_SIZE, BURST_SIZE, sent))
+            via += latencies
+            refused, server_errors = refused + errors, server_errors + fives
+        return {
+            "bursts": count, "burst_size": BURST_SIZE, "requests": count * BURST_SIZE,
+            "fake_delay_s": stack.fake_delay,
+            "over_fake_delay_p50_ms": (percentile(via, 50) - stack.fake_delay) * 1000,
+            "over_fake_delay_p95_ms": (percentile(via, 95) - stack.fake_delay) * 1000,
+            "refused": refused, "5xx": server_errors,
+            "direct_over_fake_delay_p50_ms": (percentile(base, 50) - stack.fake_delay) * 1000,
+            "direct_over_fake_delay_p95_ms": (percentile(base, 95) - stack.fake_delay) * 1000,
+            "ratio_p50": percentile(via, 50) / percentile(base, 50),
+            "ratio_p95": percentile(via, 95) / percentile(base, 95),
+            "stages": stages(stack, sent),
+        }
+
+
 async def sustained(stack: Stack, key: str, clients: int, seconds: float) -> tuple[list[float], int, int]:
     """Closed loop: each client sends its next request when the last one is answered."""
     done, errors = [], []
@@ -315,11 +357,11 @@ def held_waits(quick: bool) -> dict:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer requests, for a smoke run")
-    parser.add_argument("--only", choices=["overhead", "throughput", "held"])
+    parser.add_argument("--only", choices=["overhead", "bursts", "throughput", "held"])
     args = parser.parse_args(argv)
     report = {"when": datetime.now().isoformat(timespec="seconds"),
               "database": "postgresql" if os.environ.get("BENCH_DATABASE_URL") else "sqlite"}
-    parts = {"overhead": overhead, "throughput": throughput, "held": held_waits}
+    parts = {"overhead": overhead, "bursts": bursts, "throughput": throughput, "held": held_waits}
     for name, fn in parts.items():
         if args.only in (None, name):
             report[name] = fn(args.quick)
