@@ -226,7 +226,9 @@ def overhead(quick: bool) -> dict:
 # Pure bursts: every request of a burst is sent at the same moment, all 32 are answered, a pause,
 # then the next burst. Unlike the lockstep run, whose clients drift apart after the first cycles,
 # every measured request here is one of a burst of 32: the worst case alone, and a figure that
-# moves little from run to run. The direct driver gets the same bursts, as the baseline.
+# moves little from run to run. The direct driver gets the same bursts, as the baseline. Each burst
+# opens its 32 connections afresh, as 32 independent clients would: each latency includes its
+# connect.
 BURSTS, BURST_SIZE, BURST_PAUSE = 10, 32, 0.5
 
 
