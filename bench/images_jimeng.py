@@ -178,6 +178,24 @@ def stages(stack: Stack, sent: dict) -> dict:
         f"{name}_p95_ms": percentile(v, 95) * 1000 for name, v in legs.items()}
 
 
+def figures(via: list[float], base: list[float], fake_delay: float, refused: int, server_errors: int) -> dict:
+    """Gateway latencies `via` against the direct driver's `base`, both over the fake's delay."""
+    return {
+        "fake_delay_s": fake_delay,
+        # The issue's own definition: end-to-end minus the fake's generation time (it counts the
+        # driver's own HTTP and, under load, its CPU contention as overhead).
+        "over_fake_delay_p50_ms": (percentile(via, 50) - fake_delay) * 1000,
+        "over_fake_delay_p95_ms": (percentile(via, 95) - fake_delay) * 1000,
+        "refused": refused, "5xx": server_errors,
+        "direct_p50_s": percentile(base, 50), "direct_p95_s": percentile(base, 95),
+        "gateway_p50_s": percentile(via, 50), "gateway_p95_s": percentile(via, 95),
+        "overhead_p50_ms": (percentile(via, 50) - percentile(base, 50)) * 1000,
+        "overhead_p95_ms": (percentile(via, 95) - percentile(base, 95)) * 1000,
+        "ratio_p50": percentile(via, 50) / percentile(base, 50),
+        "ratio_p95": percentile(via, 95) / percentile(base, 95),
+    }
+
+
 # The 32-client figure is taken twice. In lockstep every client sends its first request at the
 # same moment: the first cycles are bursts of 32 requests within ~20 ms, the worst case. The
 # fake's time never varies, but the answers within a burst are hundreds of ms apart, so the
@@ -205,17 +223,7 @@ def overhead(quick: bool) -> dict:
                 gateway_latencies(stack, key, concurrency, count, sent, spread))
             results[name] = {
                 "requests": count, "clients": concurrency, "start_spread_s": spread,
-                "fake_delay_s": stack.fake_delay,
-                # The issue's own definition: end-to-end minus the fake's generation time (it
-                # counts the driver's own HTTP and, under load, its CPU contention as overhead).
-                "over_fake_delay_p50_ms": (percentile(via, 50) - stack.fake_delay) * 1000,
-                "over_fake_delay_p95_ms": (percentile(via, 95) - stack.fake_delay) * 1000,
-                "refused": refused, "5xx": server_errors,
-                "direct_p50_s": percentile(base, 50), "direct_p95_s": percentile(base, 95),
-                "gateway_p50_s": percentile(via, 50), "gateway_p95_s": percentile(via, 95),
-                "overhead_p50_ms": (percentile(via, 50) - percentile(base, 50)) * 1000,
-                "overhead_p95_ms": (percentile(via, 95) - percentile(base, 95)) * 1000,
-                "ratio_p50": percentile(via, 50) / percentile(base, 50),
+                **figures(via, base, stack.fake_delay, refused, server_errors),
                 "stages": stages(stack, sent),
             }
         results["web_peak_rss_mb"] = max(peak_rss_mb(p) for p in stack.web_pids())
@@ -253,14 +261,7 @@ def bursts(quick: bool) -> dict:
             refused, server_errors = refused + errors, server_errors + fives
         return {
             "bursts": count, "burst_size": BURST_SIZE, "requests": count * BURST_SIZE,
-            "fake_delay_s": stack.fake_delay,
-            "over_fake_delay_p50_ms": (percentile(via, 50) - stack.fake_delay) * 1000,
-            "over_fake_delay_p95_ms": (percentile(via, 95) - stack.fake_delay) * 1000,
-            "refused": refused, "5xx": server_errors,
-            "direct_over_fake_delay_p50_ms": (percentile(base, 50) - stack.fake_delay) * 1000,
-            "direct_over_fake_delay_p95_ms": (percentile(base, 95) - stack.fake_delay) * 1000,
-            "ratio_p50": percentile(via, 50) / percentile(base, 50),
-            "ratio_p95": percentile(via, 95) / percentile(base, 95),
+            **figures(via, base, stack.fake_delay, refused, server_errors),
             "stages": stages(stack, sent),
         }
 
