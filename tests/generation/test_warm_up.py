@@ -49,4 +49,3 @@ def test_the_web_process_loads_its_views_and_freezes_them_at_startup(tmp_path):
     assert views_loaded == "True"
     assert int(threshold) == int(configured) > int(default)
     assert int(frozen) > 50_000 and int(tracked) < int(frozen) // 10
-
