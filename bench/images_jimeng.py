@@ -7,7 +7,8 @@ Every figure is a ratio against a baseline measured in the same run:
   issue's definition, which counts the driver's own time as overhead); and where a request's
   time goes (admission, queue to worker, in the worker, answer after the job ended);
 - bursts: the same overhead when every request is one of a burst of 32 sent at once (the worst
-  case, repeated), against the direct driver given the same bursts;
+  case, repeated), against the direct driver given the same bursts, and the CPU time each side's
+  processes spend per request (web, worker cluster, fake; driver, fake);
 - throughput: completed jobs per second against the pool's capacity
   (accounts × concurrency ÷ the fake's generation time);
 - held waits: how late each of N simultaneously held requests is answered after its job ended
@@ -33,7 +34,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.stack import Stack, peak_rss_mb, percentile, rss_mb, threads
+from bench.stack import Stack, children, cpu_seconds, descendants, peak_rss_mb, percentile, rss_mb, threads
 
 BODY = {"model": "jimeng-4.0", "ratio": "1:1", "resolution": "1k"}
 
@@ -242,27 +243,39 @@ BURSTS, BURST_SIZE, BURST_PAUSE = 10, 32, 0.5
 
 def bursts(quick: bool) -> dict:
     count = 3 if quick else BURSTS
+    requests = count * BURST_SIZE
     with Stack(workers=BURST_SIZE, fake_delay=1.0).start() as stack:
         key = stack.setup_pool(jimeng_accounts(8, 4))  # 32 slots: no request waits for an account
         base: list[float] = []
         with direct_pool(stack, BURST_SIZE) as pool:
             direct_latencies(pool, BURST_SIZE, BURST_SIZE)  # unmeasured: process start-up
+            stack_pids = {proc.pid for proc in stack.procs.values()}
+            drivers = [pid for pid in children(os.getpid()) if pid not in stack_pids]
+            fake = descendants(stack.procs["fake_jimeng"].pid)
+            before = cpu_seconds(drivers), cpu_seconds(fake)
             for _ in range(count):
                 base += direct_latencies(pool, BURST_SIZE, BURST_SIZE)
                 time.sleep(BURST_PAUSE)
+            direct_cpu = {"driver": cpu_seconds(drivers) - before[0], "fake": cpu_seconds(fake) - before[1]}
         asyncio.run(gateway_latencies(stack, key, BURST_SIZE, BURST_SIZE))  # unmeasured: warm-up
         via: list[float] = []
         sent: dict = {}
         refused = server_errors = 0
+        cpu_before = stack.cpu_by_role()
         for _ in range(count):
             time.sleep(BURST_PAUSE)
             latencies, errors, fives = asyncio.run(gateway_latencies(stack, key, BURST_SIZE, BURST_SIZE, sent))
             via += latencies
             refused, server_errors = refused + errors, server_errors + fives
+        gateway_cpu = {role: spent - cpu_before[role] for role, spent in stack.cpu_by_role().items()}
         return {
-            "bursts": count, "burst_size": BURST_SIZE, "requests": count * BURST_SIZE,
+            "bursts": count, "burst_size": BURST_SIZE, "requests": requests,
             **figures(via, base, stack.fake_delay, refused, server_errors),
             "stages": stages(stack, sent),
+            # Where the CPU goes: on a machine of few cores a burst's latency is mostly its turn
+            # at the CPU, shared with the fake upstream. Per request, in ms of CPU time.
+            "cpu_ms_per_request": {role: spent / requests * 1000 for role, spent in gateway_cpu.items()},
+            "direct_cpu_ms_per_request": {role: spent / requests * 1000 for role, spent in direct_cpu.items()},
         }
 
 

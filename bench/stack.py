@@ -66,6 +66,30 @@ def children(pid: int) -> list[int]:
     return [int(p) for p in out.split()]
 
 
+def descendants(pid: int) -> list[int]:
+    """The process and all its descendants."""
+    out = [pid]
+    for child in children(pid):
+        out += descendants(child)
+    return out
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) the processes have used, with that of the children each has
+    reaped (so a recycled worker's time stays counted), in seconds; a process gone counts 0."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+    return total / CLOCK_TICKS
+
+
 class Stack:
     def __init__(self, *, workers: int, fake_delay: float, env: dict | None = None, web_workers: int = 1):
         self.dir = Path(tempfile.mkdtemp(prefix="gw-bench-"))
@@ -163,6 +187,13 @@ class Stack:
     def web_pids(self) -> list[int]:
         web = self.procs["web"].pid
         return children(web) if self.web_workers > 1 else [web]
+
+    def cpu_by_role(self) -> dict[str, float]:
+        """CPU seconds used so far by the web server, the worker cluster (every process of it) and
+        the fake upstream (with its render helper)."""
+        roles = {"web": "web", "workers": "cluster", "fake": "fake_jimeng"}
+        return {role: cpu_seconds(descendants(self.procs[name].pid)) for role, name in roles.items()
+                if name in self.procs}
 
     def worker_pids(self) -> list[int]:
         pids = []
