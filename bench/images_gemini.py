@@ -29,7 +29,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.stack import PY, ROOT, Stack, free_port, percentile, wait_http
+from bench.stack import PY, ROOT, Stack, descendants, free_port, percentile, wait_http
 
 FAKE_DELAY = 1.0
 # The fake keeps the turn running 0.25 s after the image shows, like the real app; the driver must
@@ -62,16 +62,6 @@ def pss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
-
-
-def tree(pid: int) -> set[int]:
-    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout.split()
-    pairs = list(zip(map(int, out[0::2]), map(int, out[1::2])))
-    found, frontier = {pid}, {pid}
-    while frontier:
-        frontier = {c for c, p in pairs if p in frontier} - found
-        found |= frontier
-    return found
 
 
 # --- driver alone: warm browser against a browser per job ----------------------------------------
@@ -188,7 +178,7 @@ def service_pids() -> set[int]:
         if entry.isdigit():
             try:
                 if b"gemini_browser" in Path(f"/proc/{entry}/cmdline").read_bytes():
-                    out |= tree(int(entry))
+                    out |= descendants(int(entry))
             except OSError:
                 pass
     return out
@@ -208,7 +198,7 @@ def gateway_bench(quick: bool) -> dict:
         def measure() -> tuple[float, float]:
             browser = service_pids()
             return (sum(pss_mb(p) for p in browser),
-                    sum(pss_mb(p) for p in tree(cluster) - browser))
+                    sum(pss_mb(p) for p in descendants(cluster) - browser))
 
         idle_service, idle_cluster = measure()
         for level in levels:

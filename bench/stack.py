@@ -66,18 +66,21 @@ def children(pid: int) -> list[int]:
     return [int(p) for p in out.split()]
 
 
-def descendants(pid: int) -> list[int]:
-    """The process and all its descendants."""
-    out = [pid]
-    for child in children(pid):
-        out += descendants(child)
-    return out
+def descendants(pid: int) -> set[int]:
+    """The process and all its descendants (one `ps` for the whole tree)."""
+    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout.split()
+    pairs = list(zip(map(int, out[0::2]), map(int, out[1::2])))
+    found, frontier = {pid}, {pid}
+    while frontier:
+        frontier = {c for c, p in pairs if p in frontier} - found
+        found |= frontier
+    return found
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pids: list[int]) -> float:
+def cpu_seconds(pids) -> float:
     """CPU time (user + system) the processes have used, with that of the children each has
     reaped (so a recycled worker's time stays counted), in seconds; a process gone counts 0."""
     total = 0
