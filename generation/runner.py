@@ -77,7 +77,13 @@ def _claim(job_id):
 
     lease = None
     try:
-        if spec is not None and len(job.tried_accounts) < settings.JOB_MAX_ATTEMPTS and time.time() < deadline:
+        reserved = leasing.reserved(job.pk, gate=write_gate)
+        if reserved is not None:
+            # Leased at admission: the claim records the attempt, a single write.
+            with write_gate():
+                claim_with(reserved)
+            lease = leasing.Lease(token=str(job.pk), account_id=reserved, holder=job.holder)
+        elif spec is not None and len(job.tried_accounts) < settings.JOB_MAX_ATTEMPTS and time.time() < deadline:
             lease = leasing.acquire(job.provider, job.holder,
                                     leasing.lease_ttl(deadline, settings.LEASE_GRACE_SECONDS),
                                     regions=spec.regions, exclude_ids=job.tried_accounts, bind=claim_with,
@@ -101,6 +107,10 @@ class _Ended(Exception):
 def _run(job: Generation, spec, lease) -> str:
     if spec is None:
         _end(job, DriverError(f"Model {job.model!r} is no longer configured.", code="model_not_found", status=400))
+        if lease is not None:  # reserved at admission
+            release = leasing.release_ahead(lease.token, lease.account_id)
+            with write_gate(), transaction.atomic():
+                release()
         return "failed"
     driver = get_driver(job.provider)
     deadline = job.deadline_at.timestamp()

@@ -139,6 +139,7 @@ class PlannedJob(Pending):
                     for statement in self._insert:
                         statement.run()
                     self._send()
+                    self._reserve()
         except BaseException:
             self.abandon()
             raise
@@ -148,6 +149,13 @@ class PlannedJob(Pending):
         note_admitted(self.spec)
         self.job._state.adding, self.job._state.db = False, self._insert[0].using  # as save() leaves it
         return self.job
+
+    def _reserve(self) -> None:
+        """The job's first account slot, when one is free: its worker starts at once (see
+        `leasing.reserve`). Inside the admission's transaction, so a refused job holds none."""
+        job = self.job
+        ttl = leasing.lease_ttl(job.deadline_at.timestamp(), settings.LEASE_GRACE_SECONDS)
+        leasing.reserve(job.provider, job.holder, ttl, token=job.pk, regions=self.spec.regions)
 
     def abandon(self) -> None:
         _delete(self.saved)
