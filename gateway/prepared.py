@@ -15,12 +15,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from django.db import connections, router, transaction
 from django.db.models import (CharField, DateTimeField, Field, IntegerField, JSONField, TextField, UUIDField,
                               sql)
 from django.db.models.fields import AutoFieldMixin
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,42 @@ def insert(objs, *, using: str | None = None, returning_pk: bool = False) -> lis
         if connections[using].features.can_return_columns_from_insert:
             compiler.returning_fields = [pk]
     return [Statement(text, tuple(params), using) for text, params in compiler.as_sql()]
+
+
+class Loader:
+    """Reads of whole model instances, one query shape compiled once: `first(**values)` is
+    `build(**values).first()` with the values bound into the compiled SQL (as `Template`), and
+    the instance made as the ORM makes it (the same column converters, `Model.from_db`). For
+    the reads every job makes at its start, where compiling the query cost more than running it."""
+
+    def __init__(self, build: Callable[..., "QuerySet"], fields: dict[str, Field]):
+        self._shape: dict = {}
+        self._template = Template(lambda **values: self._compile(build(**values)[:1]), fields)
+
+    def _compile(self, queryset) -> Statement:
+        using = queryset._db or router.db_for_read(queryset.model)
+        compiler = queryset.query.get_compiler(using)
+        text, params = compiler.as_sql()  # also fills compiler.select and klass_info
+        if not self._shape:
+            info = compiler.klass_info
+            start, end = info["select_fields"][0], info["select_fields"][-1] + 1
+            self._shape = {"model": info["model"], "start": start, "end": end,
+                           "names": [column[0].target.attname for column in compiler.select[start:end]],
+                           "converters": list(compiler.get_converters([col[0] for col in compiler.select]).items())}
+        return Statement(text, tuple(params), using)
+
+    def first(self, **values):
+        statement = self._template.bind(**values)
+        rows = statement.run_all()
+        if not rows:
+            return None
+        shape, row, connection = self._shape, list(rows[0]), connections[statement.using]
+        for position, (converters, expression) in shape["converters"]:
+            value = row[position]
+            for converter in converters:
+                value = converter(value, expression, connection)
+            row[position] = value
+        return shape["model"].from_db(statement.using, shape["names"], row[shape["start"]:shape["end"]])
 
 
 class Template:

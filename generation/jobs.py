@@ -17,7 +17,15 @@ from generation.models import ACTIVE_STATUSES, Generation, JobStatus
 def claimable(job_id) -> Generation | None:
     """The job as a worker may take it (queued, before its deadline); None for a duplicate
     delivery or a job that already ended, found without a write."""
-    return Generation.objects.filter(pk=job_id, status=JobStatus.QUEUED, deadline_at__gt=timezone.now()).first()
+    return _claimable().first(job_id=job_id, now=timezone.now())
+
+
+@functools.lru_cache(maxsize=1)
+def _claimable() -> prepared.Loader:
+    """Compiled once per process: every job's first read."""
+    return prepared.Loader(
+        lambda job_id, now: Generation.objects.filter(pk=job_id, status=JobStatus.QUEUED, deadline_at__gt=now),
+        {"job_id": Generation._meta.pk, "now": Generation._meta.get_field("deadline_at")})
 
 
 def claim(job: Generation, *, account_id=None) -> bool:

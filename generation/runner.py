@@ -8,6 +8,7 @@ cluster recycles the worker as it expects.
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import tempfile
@@ -56,6 +57,7 @@ def warm_up(providers) -> None:
     ~10–20 ms, which a new worker pays here rather than on its first job's time."""
     nil = uuid.UUID(int=0)
     jobs.claimable(nil)
+    _account_loader().first(account_id=0)
     jobs.warm_up()
     for provider, regions in {(spec.provider, spec.regions) for spec in catalog.all_models().values()}:
         if provider in providers:
@@ -94,6 +96,20 @@ def _claim(job_id):
     except _Lost:
         return None, None, None
     return job, spec, lease
+
+
+def _account(account_id) -> Account:
+    account = _account_loader().first(account_id=account_id)
+    if account is None:
+        raise Account.DoesNotExist(f"Account {account_id} was deleted while its slot was held.")
+    return account
+
+
+@functools.lru_cache(maxsize=1)
+def _account_loader() -> prepared.Loader:
+    """Compiled once per process: every attempt reads its account."""
+    return prepared.Loader(lambda account_id: Account.objects.filter(pk=account_id),
+                           {"account_id": Account._meta.pk})
 
 
 class _Lost(Exception):
@@ -160,7 +176,7 @@ def _attempt(job: Generation, spec, driver, lease, *, deadline: float) -> Driver
     released = False
     workdir = Path(tempfile.mkdtemp(prefix=f"job-{job.pk.hex[:8]}-"))
     try:
-        account = Account.objects.get(pk=lease.account_id)
+        account = _account(lease.account_id)
         attempt = len(job.tried_accounts)
         task = DriverTask(
             job_id=str(job.pk), kind=job.kind, model=job.model, upstream_model=spec.upstream,

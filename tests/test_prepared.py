@@ -233,3 +233,30 @@ def test_a_template_whose_samples_cannot_be_built_compiles_each_time(db):
     assert template.slots is None
     later = timezone.now()
     assert template.bind(now=later) == build(later)
+
+
+def _fields(obj) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields}
+
+
+def test_a_loader_reads_the_instance_the_orm_would_and_none_when_no_row_matches(transactional_db):
+    job = make_job(status=JobStatus.QUEUED, tried_accounts=[3, 5], result_meta={"seed": 7, "ok": True})
+    loader = prepared.Loader(lambda job_id, now: Generation.objects.filter(pk=job_id, deadline_at__gt=now),
+                             {"job_id": Generation._meta.pk, "now": Generation._meta.get_field("deadline_at")})
+    loaded = loader.first(job_id=job.pk, now=timezone.now())
+    assert _fields(loaded) == _fields(Generation.objects.get(pk=job.pk))  # JSON, datetimes, UUIDs converted
+    assert loaded.deadline_at.tzinfo is not None
+    assert not loaded._state.adding and loaded._state.db == "default"  # saves as an update, like a fetched row
+    assert loader.first(job_id=job.pk, now=timezone.now() + timedelta(hours=1)) is None
+    assert loader.first(job_id=uuid.uuid4(), now=timezone.now()) is None
+
+
+def test_a_loader_decrypts_an_accounts_credentials_as_the_orm_does(transactional_db):
+    account = make_account("loaded", max_concurrency=3, proxy="http://user:pw@proxy.example:8080")
+    loader = prepared.Loader(lambda account_id: Account.objects.filter(pk=account_id),
+                             {"account_id": Account._meta.pk})
+    loaded = loader.first(account_id=account.pk)
+    fetched = Account.objects.get(pk=account.pk)
+    assert _fields(loaded) == _fields(fetched)
+    assert loaded.proxy == "http://user:pw@proxy.example:8080"
+    assert loaded.get_credentials() == fetched.get_credentials()
