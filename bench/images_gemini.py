@@ -82,7 +82,7 @@ def _task(i: int):
     creds = parse_credentials(gemini_export(f"g.a000{uuid.uuid4().hex}"), provider="gemini")
     return DriverTask(job_id=str(uuid.uuid4()), kind="generate", model="gemini-image", upstream_model="",
                       params={"prompt": f"bench {i}", "n": 1}, inputs=[], credentials=creds, proxy="",
-                      region="", deadline=time.time() + 120, workdir=Path(tempfile.mkdtemp()))
+                      region="", deadline=time.time() + 120)
 
 
 def warm_runs(count: int, fake_url: str) -> list[float]:

@@ -25,7 +25,6 @@ import json
 import multiprocessing
 import os
 import sys
-import tempfile
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
@@ -69,8 +68,7 @@ def _direct_one(i: int) -> float:
     creds = parse_credentials(uuid.uuid4().hex + uuid.uuid4().hex[:8], provider="jimeng")
     task = DriverTask(job_id=str(uuid.uuid4()), kind="generate", model="jimeng-4.0", upstream_model="",
                       params={"prompt": f"baseline {i}", "n": 1, "ratio": "1:1", "resolution": "1k"},
-                      inputs=[], credentials=creds, proxy="", region="cn", deadline=time.time() + 300,
-                      workdir=Path(tempfile.mkdtemp()))
+                      inputs=[], credentials=creds, proxy="", region="cn", deadline=time.time() + 300)
     started = time.perf_counter()
     _driver.run(task)
     return time.perf_counter() - started

@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -72,8 +71,7 @@ def fixed_one_second(stack: Stack, count: int) -> dict:
         prompt = f"fixed video {i}"
         task = DriverTask(job_id=str(uuid.uuid4()), kind="video", model=MODEL, upstream_model="",
                           params={"prompt": prompt, "seconds": 5, "ratio": "16:9", "resolution": "720p"},
-                          inputs=[], credentials=creds, proxy="", region="cn", deadline=time.time() + 600,
-                          workdir=Path(tempfile.mkdtemp()))
+                          inputs=[], credentials=creds, proxy="", region="cn", deadline=time.time() + 600)
         upstream = driver.submit_video(task, uuid.uuid4().hex)
         polls = 0
         while True:

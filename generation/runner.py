@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import shutil
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -174,7 +172,6 @@ def _attempt(job: Generation, spec, driver, lease, *, deadline: float) -> Driver
     """One attempt on the leased account (already recorded on the job); the lease is released
     before this returns."""
     released = False
-    workdir = Path(tempfile.mkdtemp(prefix=f"job-{job.pk.hex[:8]}-"))
     try:
         account = _account(lease.account_id)
         attempt = len(job.tried_accounts)
@@ -182,7 +179,7 @@ def _attempt(job: Generation, spec, driver, lease, *, deadline: float) -> Driver
             job_id=str(job.pk), kind=job.kind, model=job.model, upstream_model=spec.upstream,
             params=dict(job.params), inputs=[Path(default_storage.path(name)) for name in job.inputs],
             credentials=account.get_credentials(), proxy=account.proxy, region=account.region,
-            deadline=deadline, workdir=workdir, account_name=account.name,
+            deadline=deadline, account_name=account.name,
         )
         try:
             result = driver.run(task)
@@ -198,7 +195,6 @@ def _attempt(job: Generation, spec, driver, lease, *, deadline: float) -> Driver
         released = True
         return None
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
         if not released:
             release = leasing.release_ahead(lease.token, lease.account_id)
             with write_gate(), transaction.atomic():

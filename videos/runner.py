@@ -8,8 +8,6 @@ polling the same upstream job on the same account: it never pays twice.
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -106,45 +104,41 @@ def _run(task: VideoTask) -> str:
     return "failed"
 
 
-def _driver_task(task: VideoTask, spec, account: Account, deadline: float, workdir: Path) -> DriverTask:
+def _driver_task(task: VideoTask, spec, account: Account, deadline: float) -> DriverTask:
     return DriverTask(
         job_id=str(task.pk), kind="video", model=task.model, upstream_model=spec.upstream,
         params={**task.params, "prompt": task.prompt}, inputs=[Path(default_storage.path(n)) for n in task.inputs],
         credentials=account.get_credentials(), proxy=account.proxy, region=account.region, deadline=deadline,
-        workdir=workdir, account_name=account.name,
+        account_name=account.name,
     )
 
 
 def _attempt(task: VideoTask, spec, driver, lease, deadline: float, *, attempt: int) -> DriverError | None:
     account = Account.objects.get(pk=lease.account_id)
-    workdir = Path(tempfile.mkdtemp(prefix=f"video-{task.pk.hex[:8]}-"))
+    dtask = _driver_task(task, spec, account, deadline)
     try:
-        dtask = _driver_task(task, spec, account, deadline, workdir)
-        try:
-            upstream_id = _ensure_submitted(task, driver, dtask, account, attempt)
-            _poll_until_done(task, driver, dtask, upstream_id, deadline)
-            video = driver.download_video(dtask, upstream_id)
-        except TaskEnded:
-            ended = DriverError("The video task was ended while it ran.", code="task_ended", status=504)
-            ended.failover = False  # nothing left to do for this task, on any account
-            return ended
-        except DriverError as err:
-            outcomes.apply_failure(account, err)
-            if err.upstream_log:
-                task.upstream_log = list(task.upstream_log) + [outcomes.log_entry(account, err, attempt)]
-                VideoTask.objects.filter(pk=task.pk).update(upstream_log=task.upstream_log)
-            return err
-        except Exception as exc:
-            logger.exception("video driver %s crashed on task %s", task.provider, task.pk)
-            err = UpstreamFailure(f"The {task.provider} driver failed: {redact(str(exc))}")
-            standing.record_failure(account.pk, err.message)
-            return err
-        store_video(task, video)
-        if task_states.succeed(task):
-            standing.record_success(account.pk)
-        return None
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        upstream_id = _ensure_submitted(task, driver, dtask, account, attempt)
+        _poll_until_done(task, driver, dtask, upstream_id, deadline)
+        video = driver.download_video(dtask, upstream_id)
+    except TaskEnded:
+        ended = DriverError("The video task was ended while it ran.", code="task_ended", status=504)
+        ended.failover = False  # nothing left to do for this task, on any account
+        return ended
+    except DriverError as err:
+        outcomes.apply_failure(account, err)
+        if err.upstream_log:
+            task.upstream_log = list(task.upstream_log) + [outcomes.log_entry(account, err, attempt)]
+            VideoTask.objects.filter(pk=task.pk).update(upstream_log=task.upstream_log)
+        return err
+    except Exception as exc:
+        logger.exception("video driver %s crashed on task %s", task.provider, task.pk)
+        err = UpstreamFailure(f"The {task.provider} driver failed: {redact(str(exc))}")
+        standing.record_failure(account.pk, err.message)
+        return err
+    store_video(task, video)
+    if task_states.succeed(task):
+        standing.record_success(account.pk)
+    return None
 
 
 def _ensure_submitted(task: VideoTask, driver, dtask: DriverTask, account: Account, attempt: int) -> str:

@@ -25,7 +25,6 @@ class DriverTask:
     proxy: str
     region: str
     deadline: float           # time.time() by which the driver must have returned
-    workdir: Path             # scratch space for artifacts, removed after the job
     account_name: str = ""
 
 

@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 import threading
 import time
@@ -92,7 +91,7 @@ def make_task(prompt: str, *, psid: str | None = None, inputs=(), n: int = 1, se
         job_id=uuid.uuid4().hex, kind="edit" if inputs else "generate", model="gemini-image",
         upstream_model="gemini-web", params={"prompt": prompt, "n": n}, inputs=[Path(p) for p in inputs],
         credentials=parse_credentials(exported_cookies(psid), provider="gemini"), proxy="", region="",
-        deadline=time.time() + seconds, workdir=Path(tempfile.mkdtemp()), account_name="test",
+        deadline=time.time() + seconds, account_name="test",
     )
 
 
@@ -300,7 +299,7 @@ def test_orm_works_in_the_main_thread_while_the_browser_stays_warm(fake, driver)
 
 
 KILL_CHILD = textwrap.dedent("""
-    import os, sys, time, json, tempfile, django
+    import os, sys, time, json, django
     from pathlib import Path
     django.setup()
     from accounts.cookies import parse_credentials
@@ -309,8 +308,7 @@ KILL_CHILD = textwrap.dedent("""
     creds = parse_credentials(sys.argv[1], provider="gemini")
     task = DriverTask(job_id="kill", kind="generate", model="m", upstream_model="u",
                       params={"prompt": "Generate an image of a ship [fail:never_finish]"}, inputs=[],
-                      credentials=creds, proxy="", region="", deadline=time.time() + 120,
-                      workdir=Path(tempfile.mkdtemp()))
+                      credentials=creds, proxy="", region="", deadline=time.time() + 120)
     GeminiDriver().run(task)
 """)  # a worker of its own, sharing the test process's browser service (same settings)
 

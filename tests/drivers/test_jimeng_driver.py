@@ -81,7 +81,7 @@ def make_task(prompt: str, *, region: str = "cn", model: str = "jimeng-4.5", kin
     return DriverTask(
         job_id=uuid.uuid4().hex, kind=kind, model=model, upstream_model="",
         params={"prompt": prompt, "n": 1, **params}, inputs=[Path(p) for p in inputs], credentials=creds,
-        proxy=proxy, region=creds.region, deadline=time.time() + deadline, workdir=Path("/tmp"),
+        proxy=proxy, region=creds.region, deadline=time.time() + deadline,
         account_name="test",
     )
 

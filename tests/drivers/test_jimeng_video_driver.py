@@ -73,7 +73,7 @@ def make_task(prompt: str, *, model: str = "jimeng-video-3.0", region: str = "cn
         job_id=uuid.uuid4().hex, kind="video", model=model, upstream_model="",
         params={"prompt": prompt, "seconds": seconds, "ratio": ratio, "resolution": resolution},
         inputs=[Path(p) for p in inputs], credentials=creds, proxy="", region=creds.region,
-        deadline=time.time() + deadline, workdir=Path("/tmp"), account_name="test",
+        deadline=time.time() + deadline, account_name="test",
     )
 
 
