@@ -36,13 +36,15 @@ CLIENT_TIMEOUT_MARGIN = 2.0
 OVERLOAD_RETRY_SECONDS = 2.0
 
 
-def admit(spec: ModelSpec) -> None:
-    """Refuse at once when the pool cannot take the job: 429 with a hint, or 503 if it never can."""
+def admit(spec: ModelSpec) -> bool:
+    """Refuse at once when the pool cannot take the job: 429 with a hint, or 503 if it never can.
+    True when the pool has a slot for every job in flight and one more (no job waits for one)."""
     capacity, inflight = _pool_load(spec)
     if inflight >= capacity + settings.MAX_QUEUE_BACKLOG:
         raise ApiError.rate_limited(
             f"The {spec.provider} pool is saturated ({inflight} jobs for {capacity} slots); retry shortly.",
             OVERLOAD_RETRY_SECONDS)
+    return inflight < capacity
 
 
 def _pool_load(spec: ModelSpec) -> tuple[int, int]:
@@ -135,11 +137,13 @@ class PlannedJob(Pending):
                 found = self.existing() if self.existing is not None else None
                 if found is None:
                     leasing.lock_provider(self.spec.provider)
-                    admit(self.spec)  # again, under the lock: a burst of requests must not all slip through
+                    # Again, under the lock: a burst of requests must not all slip through.
+                    room = admit(self.spec)
                     for statement in self._insert:
                         statement.run()
                     self._send()
-                    self._reserve()
+                    if room:
+                        self._reserve()
         except BaseException:
             self.abandon()
             raise
@@ -151,8 +155,11 @@ class PlannedJob(Pending):
         return self.job
 
     def _reserve(self) -> None:
-        """The job's first account slot, when one is free: its worker starts at once (see
-        `leasing.reserve`). Inside the admission's transaction, so a refused job holds none."""
+        """The job's first account slot: its worker starts at once (see `leasing.reserve`).
+        Only while no job waits for a slot (`admit`): a slot freed while older jobs wait is
+        theirs, and with as many workers as slots, new jobs holding every slot while queued
+        behind old ones whose workers wait for a slot would stall them all until their deadlines.
+        Inside the admission's transaction, so a refused job holds none."""
         job = self.job
         ttl = leasing.lease_ttl(job.deadline_at.timestamp(), settings.LEASE_GRACE_SECONDS)
         leasing.reserve(job.provider, job.holder, ttl, token=job.pk, regions=self.spec.regions)

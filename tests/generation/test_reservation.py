@@ -103,3 +103,19 @@ def test_a_reserved_job_that_is_never_picked_up_frees_its_slot_at_its_deadline(t
     assert Generation.objects.get(pk=job.pk).status == JobStatus.FAILED
     assert Account.objects.get(name="reserved").active_leases == 0
     assert _live_leases() == []
+
+
+def test_a_slot_freed_while_an_older_job_waits_is_left_to_that_job(transactional_db):
+    """With as many workers as slots, new jobs taking the slots that free up while older jobs
+    wait (their workers waiting for a slot) would leave every worker waiting and every slot
+    reserved by a job no worker can reach."""
+    make_account("only", max_concurrency=1)
+    first = _admit()
+    waiting = _admit()  # no slot: it waits for one
+    assert run_generation(str(first.pk)) == "succeeded"  # the slot is free again
+    later = _admit()
+    assert _live_leases() == []  # `later` did not take the slot `waiting` is owed
+
+    assert run_generation(str(waiting.pk)) == "succeeded"
+    assert Generation.objects.get(pk=waiting.pk).account.name == "only"
+    assert Generation.objects.get(pk=later.pk).status == JobStatus.QUEUED
