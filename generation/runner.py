@@ -122,9 +122,7 @@ def _run(job: Generation, spec, lease) -> str:
     if spec is None:
         _end(job, DriverError(f"Model {job.model!r} is no longer configured.", code="model_not_found", status=400))
         if lease is not None:  # reserved at admission
-            release = leasing.release_ahead(lease.token, lease.account_id)
-            with write_gate(), transaction.atomic():
-                release()
+            _release(lease)
         return "failed"
     driver = get_driver(job.provider)
     deadline = job.deadline_at.timestamp()
@@ -196,9 +194,14 @@ def _attempt(job: Generation, spec, driver, lease, *, deadline: float) -> Driver
         return None
     finally:
         if not released:
-            release = leasing.release_ahead(lease.token, lease.account_id)
-            with write_gate(), transaction.atomic():
-                release()
+            _release(lease)
+
+
+def _release(lease) -> None:
+    """Give the slot back (compiled before the write gate, run under it)."""
+    release = leasing.release_ahead(lease.token, lease.account_id)
+    with write_gate(), transaction.atomic():
+        release()
 
 
 def _after_failure(job: Generation, account: Account, err: DriverError, attempt: int) -> None:
