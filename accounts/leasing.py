@@ -182,8 +182,8 @@ def reserve(provider: str, holder: str, ttl_seconds: float, *, token, regions=No
     return Lease(token=str(token), account_id=pk, holder=holder)
 
 
-def reserved(token, *, gate=None) -> int | None:
-    """The account of the live slot `reserve` took under `token`, None when there is none. A slot
+def reserved(token, holder: str, *, gate=None) -> Lease | None:
+    """The live slot `reserve` took under `token` for `holder`, None when there is none. A slot
     whose account stopped being active since (expired, disabled, cooling) is given back (in a
     transaction entered within `gate`, as in `acquire`)."""
     row = _reservation_reader().bind(token=token).run_all()
@@ -194,7 +194,7 @@ def reserved(token, *, gate=None) -> int | None:
         with (gate or nullcontext)():
             release(str(token), account_id=account_id)
         return None
-    return account_id
+    return Lease(token=str(token), account_id=account_id, holder=holder)
 
 
 @functools.lru_cache(maxsize=1)

@@ -77,12 +77,12 @@ def _claim(job_id):
 
     lease = None
     try:
-        reserved = leasing.reserved(job.pk, gate=write_gate)
+        reserved = leasing.reserved(job.pk, job.holder, gate=write_gate)
         if reserved is not None:
             # Leased at admission: the claim records the attempt, a single write.
             with write_gate():
-                claim_with(reserved)
-            lease = leasing.Lease(token=str(job.pk), account_id=reserved, holder=job.holder)
+                claim_with(reserved.account_id)
+            lease = reserved
         elif spec is not None and len(job.tried_accounts) < settings.JOB_MAX_ATTEMPTS and time.time() < deadline:
             lease = leasing.acquire(job.provider, job.holder,
                                     leasing.lease_ttl(deadline, settings.LEASE_GRACE_SECONDS),
