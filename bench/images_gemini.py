@@ -29,7 +29,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.stack import PY, ROOT, Stack, descendants, free_port, percentile, wait_http
+from bench.stack import PY, ROOT, Stack, descendants, free_port, percentile, use_django, wait_http
 
 FAKE_DELAY = 1.0
 # The fake keeps the turn running 0.25 s after the image shows, like the real app; the driver must
@@ -67,12 +67,9 @@ def pss_mb(pid: int) -> float:
 # --- driver alone: warm browser against a browser per job ----------------------------------------
 
 def _setup(fake_url: str) -> None:
-    os.environ["GEMINI_UPSTREAM_URL"] = fake_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
-    os.environ.setdefault("GATEWAY_VAR_DIR", tempfile.mkdtemp(prefix="gw-bench-gemini-"))
-    import django
-
-    django.setup()
+    use_django({"GEMINI_UPSTREAM_URL": fake_url,
+                "GATEWAY_VAR_DIR": os.environ.get("GATEWAY_VAR_DIR") or tempfile.mkdtemp(prefix="gw-bench-gemini-")},
+               "GEMINI_UPSTREAM_URL")
 
 
 def _task(i: int):

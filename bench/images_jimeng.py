@@ -33,7 +33,8 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.stack import Stack, children, cpu_seconds, descendants, peak_rss_mb, percentile, rss_mb, threads
+from bench.stack import (Stack, children, cpu_seconds, descendants, peak_rss_mb, percentile, rss_mb, threads,
+                         use_django)
 
 BODY = {"model": "jimeng-4.0", "ratio": "1:1", "resolution": "1k"}
 
@@ -50,12 +51,8 @@ _driver = None
 
 def _setup_direct(stack: Stack) -> None:
     global _driver
-    os.environ.update({k: stack.env[k] for k in ("JIMENG_UPSTREAM_URL", "GATEWAY_VAR_DIR", "SECRET_KEY",
-                                                 "COOKIE_ENCRYPTION_KEYS")})
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
-    import django
-
-    django.setup()
+    use_django({k: stack.env[k] for k in ("JIMENG_UPSTREAM_URL", "GATEWAY_VAR_DIR", "SECRET_KEY",
+                                          "COOKIE_ENCRYPTION_KEYS")}, "JIMENG_UPSTREAM_URL")
     from generation.drivers.jimeng.driver import JimengDriver
 
     _driver = _driver or JimengDriver()

@@ -19,6 +19,23 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
 
+def use_django(env: dict, *live: str) -> None:
+    """Django in this process, to call a driver directly (the baselines). `env` is what the first
+    setup reads; `live` names settings set from `env` on the loaded settings too: a process
+    configures Django once, and one process may run several benchmarks in turn (bench.run_all,
+    or the parts of bench.images_jimeng), each with fakes on new ports."""
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
+    import django
+    from django.apps import apps
+    from django.conf import settings
+
+    if not apps.ready:
+        django.setup()
+    for name in live:
+        setattr(settings, name, env[name])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import uuid
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import requests
 
-from bench.stack import Stack, percentile
+from bench.stack import Stack, percentile, use_django
 
 MODEL = "jimeng-video-3.0"
 
@@ -54,12 +53,8 @@ def through_gateway(stack: Stack, key: str, count: int) -> dict:
 
 def fixed_one_second(stack: Stack, count: int) -> dict:
     """The seed's strategy on the same fake: submit, then look every second until it is done."""
-    os.environ.update({k: stack.env[k] for k in ("JIMENG_UPSTREAM_URL", "GATEWAY_VAR_DIR", "SECRET_KEY",
-                                                 "COOKIE_ENCRYPTION_KEYS")})
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
-    import django
-
-    django.setup()
+    use_django({k: stack.env[k] for k in ("JIMENG_UPSTREAM_URL", "GATEWAY_VAR_DIR", "SECRET_KEY",
+                                          "COOKIE_ENCRYPTION_KEYS")}, "JIMENG_UPSTREAM_URL")
     from accounts.cookies import parse_credentials
     from generation.drivers.base import DriverTask
     from generation.drivers.jimeng.driver import JimengDriver
