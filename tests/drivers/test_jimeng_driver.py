@@ -318,6 +318,24 @@ def test_polling_honours_the_upstream_interval(fake, settings):
     assert result.meta["polls"] >= 4
 
 
+def test_a_poll_lands_on_the_forecast_finish(fake, settings):
+    # The fake forecasts 2 s for a 2 s job and suggests a poll every 1.5 s. On that grid the
+    # polls after the first (0.3 s) fall at 1.8 and 3.3 s, so the job would be seen 1.3 s late;
+    # the poll after 1.8 s is brought forward to the forecast instead.
+    settings.JIMENG_OVERRIDES = {**FAST, "POLL_FIRST_DELAY": 0.3, "POLL_BASE_INTERVAL": 10,
+                                 "POLL_MIN_INTERVAL": 10, "POLL_MAX_INTERVAL": 10}
+    fake.configure(poll_interval_seconds=1.5)
+    try:
+        started = time.time()
+        result = run(make_task("on time [delay:2.0]"))
+        took = time.time() - started
+    finally:
+        fake.configure(poll_interval_seconds=None)
+    assert result.meta["finish"] == "success"
+    assert result.meta["polls"] == 3
+    assert 2.0 <= took < 2.9  # on the grid it would be ≥ 3.3 s
+
+
 def test_polling_stops_at_the_deadline(fake):
     task = make_task("forever [fail:never_finish]", deadline=1.5)
     started = time.time()

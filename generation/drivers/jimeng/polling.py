@@ -1,7 +1,8 @@
 """Waiting for a submitted job: adaptive polling of get_history_by_ids (jimeng-protocol.md §4.6, §6).
 
 The pace follows what the upstream says about the job: back off while it sits in the queue, poll
-at the base pace while it renders, and poll fast once its forecast finish time is near. The
+at the base pace while it renders, poll fast once its forecast finish time is near, and land one
+poll on that time itself rather than up to an interval after it. The
 upstream's `polling_config.interval_seconds` caps every wait and its `timeout_seconds` the total.
 A record that is missing right after submit is tolerated for a grace period (the history store
 is eventually consistent). The loop ends on success (50), failure (30), enough finished results, a result count that stopped
@@ -116,6 +117,9 @@ class Poller:
     def wait(self, history_id: str, *, submitted: dict | None = None, submitted_at: float | None = None) -> PollOutcome:
         video = self.kind == "video"
         started = submitted_at if submitted_at is not None else self.clock()
+        # The upstream started its clock before it answered the submit, so a forecast counted from
+        # now never puts a poll ahead of the upstream's own forecast finish.
+        answered = self.clock()
         hint = polling_config(submitted)
         stop_at, by_deadline = self._stop_at(started, hint)
         min_iv = float(config.get("POLL_MIN_INTERVAL"))
@@ -172,7 +176,7 @@ class Poller:
                 queued_iv = min(max_iv, queued_iv * float(config.get("POLL_QUEUE_BACKOFF")))
                 interval = queued_iv
             else:
-                interval = self._processing_interval(record, started, min_iv, base_iv)
+                interval = self._processing_interval(record, answered, min_iv, base_iv)
             self._sleep_until(min(stop_at, self.clock() + interval))
 
         outcome.reason = "timeout"
@@ -209,16 +213,21 @@ class Poller:
             stop, by_deadline = started + timeout, False
         return stop, by_deadline
 
-    def _processing_interval(self, record: dict, started: float, min_iv: float, base_iv: float) -> float:
-        """Base pace, quicker as the forecast finish approaches, fastest once it has passed."""
+    def _processing_interval(self, record: dict, answered: float, min_iv: float, base_iv: float) -> float:
+        """Base pace, quicker as the forecast finish approaches, fastest once it has passed.
+
+        A job that ends on its forecast is seen at once: the poll before it is brought forward to
+        the forecast time (one poll more at most) instead of falling on the pace's grid, which
+        would leave it up to one interval late.
+        """
         queue_cost = _float(record.get("forecast_queue_cost"), 0.0) or 0.0
         gen_cost = _float(record.get("forecast_generate_cost"))
         if not gen_cost:
             return base_iv
-        left = started + queue_cost + gen_cost - self.clock()
+        left = answered + queue_cost + gen_cost - self.clock()
         if left <= 0:
             return min_iv
-        return max(min_iv, min(base_iv, left / 2))
+        return min(left, max(min_iv, min(base_iv, left / 2)))
 
     def _sleep_until(self, when: float) -> None:
         delay = when - self.clock()
