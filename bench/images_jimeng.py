@@ -202,28 +202,37 @@ def figures(via: list[float], base: list[float], fake_delay: float, refused: int
 RUNS = [("1", 1, 0.0), ("32", 32, 0.0), ("32_spread", 32, 1.0)]
 
 
+def _overhead_run(stack: Stack, key: str, concurrency: int, spread: float, count: int) -> dict:
+    spread *= stack.fake_delay
+    with direct_pool(stack, concurrency) as pool:
+        direct_latencies(pool, concurrency, concurrency)  # unmeasured: process start-up
+        base = direct_latencies(pool, concurrency, count, spread)
+    # One unmeasured round first: what is measured is the steady state, not process start-up.
+    asyncio.run(gateway_latencies(stack, key, concurrency, concurrency))
+    sent: dict = {}
+    via, refused, server_errors = asyncio.run(gateway_latencies(stack, key, concurrency, count, sent, spread))
+    return {
+        "requests": count, "clients": concurrency, "start_spread_s": spread,
+        **figures(via, base, stack.fake_delay, refused, server_errors),
+        "stages": stages(stack, sent),
+    }
+
+
 def overhead(quick: bool) -> dict:
     results = {}
     with Stack(workers=32, fake_delay=1.0).start() as stack:
         key = stack.setup_pool(jimeng_accounts(8, 4))  # 32 slots: no request waits for an account
         for name, concurrency, spread in RUNS:
-            spread *= stack.fake_delay
             count = (8 if quick else 24) if concurrency == 1 else (32 if quick else 128)
-            with direct_pool(stack, concurrency) as pool:
-                direct_latencies(pool, concurrency, concurrency)  # unmeasured: process start-up
-                base = direct_latencies(pool, concurrency, count, spread)
-            # One unmeasured round first: what is measured is the steady state, not process start-up.
-            asyncio.run(gateway_latencies(stack, key, concurrency, concurrency))
-            sent: dict = {}
-            via, refused, server_errors = asyncio.run(
-                gateway_latencies(stack, key, concurrency, count, sent, spread))
-            results[name] = {
-                "requests": count, "clients": concurrency, "start_spread_s": spread,
-                **figures(via, base, stack.fake_delay, refused, server_errors),
-                "stages": stages(stack, sent),
-            }
+            results[name] = _overhead_run(stack, key, concurrency, spread, count)
         results["web_peak_rss_mb"] = max(peak_rss_mb(p) for p in stack.web_pids())
         results["worker_peak_rss_mb"] = max(peak_rss_mb(p) for p in stack.worker_pids())
+    # The 1 s generation ends just as the driver's first poll (1 s after the submit) arrives. A
+    # 3 s one, the fake's default, ends between two polls of the pace the fake suggests (T/4): what
+    # the figure then adds is how late the driver sees a job end on its forecast.
+    with Stack(workers=4, fake_delay=3.0).start() as stack:
+        key = stack.setup_pool(jimeng_accounts(1, 4))
+        results["1_generation_3s"] = _overhead_run(stack, key, 1, 0.0, 4 if quick else 12)
     return results
 
 
