@@ -5,7 +5,8 @@ Every figure is a ratio against a baseline measured in the same run:
   directly (no HTTP server, no queue, no database) at the same concurrency, one process per
   concurrent call as the gateway's workers; also minus the fake's generation time alone (the
   issue's definition, which counts the driver's own time as overhead); and where a request's
-  time goes (admission, queue to worker, in the worker, answer after the job ended);
+  time goes (admission, queue to worker, in the worker, answer after the job ended); at 1 and
+  32 clients with a 1 s generation, and at 1 client with a 3 s one, which ends between polls;
 - bursts: the same overhead when every request is one of a burst of 32 sent at once (the worst
   case, repeated), against the direct driver given the same bursts, and the CPU time each side's
   processes spend per request (web, worker cluster, fake; driver, fake);
