@@ -34,8 +34,8 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.stack import (Stack, children, cpu_seconds, descendants, peak_rss_mb, percentile, rss_mb, threads,
-                         use_django)
+from bench.stack import (Stack, children, cpu_seconds, descendants, host_cpu, peak_rss_mb, percentile,
+                         python_loop_seconds, rss_mb, steal_pct, threads, use_django)
 
 BODY = {"model": "jimeng-4.0", "ratio": "1:1", "resolution": "1k"}
 
@@ -205,6 +205,7 @@ RUNS = [("1", 1, 0.0), ("32", 32, 0.0), ("32_spread", 32, 1.0)]
 
 def _overhead_run(stack: Stack, key: str, concurrency: int, spread: float, count: int) -> dict:
     spread *= stack.fake_delay
+    host_before = host_cpu()
     with direct_pool(stack, concurrency) as pool:
         direct_latencies(pool, concurrency, concurrency)  # unmeasured: process start-up
         base = direct_latencies(pool, concurrency, count, spread)
@@ -216,6 +217,7 @@ def _overhead_run(stack: Stack, key: str, concurrency: int, spread: float, count
         "requests": count, "clients": concurrency, "start_spread_s": spread,
         **figures(via, base, stack.fake_delay, refused, server_errors),
         "stages": stages(stack, sent),
+        "host_steal_pct": steal_pct(host_before, host_cpu()),
     }
 
 
@@ -380,12 +382,18 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true", help="fewer requests, for a smoke run")
     parser.add_argument("--only", choices=["overhead", "bursts", "throughput", "held"])
     args = parser.parse_args(argv)
+    # The machine's speed and how much of it other guests took: figures from runs on a slower or
+    # busier host are not comparable, and both change from machine to machine of one kind.
     report = {"when": datetime.now().isoformat(timespec="seconds"),
-              "database": "postgresql" if os.environ.get("BENCH_DATABASE_URL") else "sqlite"}
+              "database": "postgresql" if os.environ.get("BENCH_DATABASE_URL") else "sqlite",
+              "python_loop_s": python_loop_seconds()}
+    print(f"== machine: the pure-Python loop took {report['python_loop_s']} s", flush=True)
     parts = {"overhead": overhead, "bursts": bursts, "throughput": throughput, "held": held_waits}
     for name, fn in parts.items():
         if args.only in (None, name):
+            host_before = host_cpu()
             report[name] = fn(args.quick)
+            report[name]["host_steal_pct"] = steal_pct(host_before, host_cpu())
             print(f"== {name}", json.dumps(report[name], indent=2), flush=True)
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)

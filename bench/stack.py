@@ -110,6 +110,32 @@ def cpu_seconds(pids) -> float:
     return total / CLOCK_TICKS
 
 
+def host_cpu() -> list[int]:
+    """The machine's CPU time so far by kind, in clock ticks (the `cpu` line of /proc/stat: user,
+    nice, system, idle, iowait, irq, softirq, steal)."""
+    return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+
+def steal_pct(before: list[int], after: list[int]) -> float:
+    """Of the machine's CPU time between two `host_cpu` readings, the percentage the hypervisor
+    gave to other guests. On a shared host that time is taken from whatever was runnable, so a run
+    with a high figure measured a slower machine than its neighbours did."""
+    spent = [b - a for a, b in zip(before, after)]
+    total = sum(spent)
+    return round(100 * spent[7] / total, 1) if total > 0 else 0.0
+
+
+def python_loop_seconds() -> float:
+    """The README's yardstick of a machine's speed: `for i in range(10_000_000): pass`, best of 3."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        for _i in range(10_000_000):
+            pass
+        best = min(best, time.perf_counter() - started)
+    return round(best, 3)
+
+
 class Stack:
     def __init__(self, *, workers: int, fake_delay: float, env: dict | None = None, web_workers: int = 1):
         self.dir = Path(tempfile.mkdtemp(prefix="gw-bench-"))

@@ -37,3 +37,14 @@ def test_a_later_benchmark_in_the_same_process_reaches_its_own_fake(monkeypatch)
         assert first.submissions() == 1
         assert second.submissions() == 1
         assert second.submissions(prompt="second benchmark") == 1
+
+
+def test_steal_is_the_share_of_the_machines_time_other_guests_took():
+    from bench.stack import host_cpu, steal_pct
+
+    before = [100, 0, 50, 800, 0, 0, 0, 50]
+    after = [200, 0, 100, 1550, 0, 0, 0, 150]   # 1,000 ticks pass, 100 of them stolen
+    assert steal_pct(before, after) == 10.0
+    assert steal_pct(after, after) == 0.0
+    reading = host_cpu()
+    assert len(reading) == 8 and all(v >= 0 for v in reading)
