@@ -7,6 +7,7 @@ leaves its parent stuck in "stopping" (django-stack.md §1.8).
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,22 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 STOP_TIMEOUT = 30.0
+LISTEN_TIMEOUT = 60.0
+
+
+def _accepting(proc: subprocess.Popen, host: str, port: int, timeout: float, cancelled) -> bool:
+    """Whether the server `proc` accepts connections on host:port within `timeout` seconds (False
+    as soon as it exits or `cancelled()` says to stop waiting)."""
+    # A wildcard address is reached through loopback.
+    target = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and not cancelled() and time.monotonic() < deadline:
+        try:
+            with socket.create_connection((target, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
 
 
 class Command(BaseCommand):
@@ -35,19 +52,25 @@ class Command(BaseCommand):
                                "--no-access-log"]
         if not no_cluster:
             commands["cluster"] = [sys.executable, manage, "qcluster"]
-        children = {name: subprocess.Popen(cmd, start_new_session=True, cwd=settings.BASE_DIR)
-                    for name, cmd in commands.items()}
-        if "web" in children:
-            self.stdout.write(f"Gateway listening on http://{host}:{port} (API base: {settings.PUBLIC_BASE_URL}/v1)")
-        self.stdout.flush()
-
         stopping = {"signal": None}
 
         def on_signal(signum, frame):
             stopping["signal"] = signum
 
         signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)  # before the children exist: none is left behind
+        children = {name: subprocess.Popen(cmd, start_new_session=True, cwd=settings.BASE_DIR)
+                    for name, cmd in commands.items()}
+
+        # Said only once it is true: someone who copies the address at once must not be refused.
+        if "web" in children:
+            if _accepting(children["web"], host, port, LISTEN_TIMEOUT, lambda: stopping["signal"] is not None):
+                self.stdout.write(f"Gateway listening on http://{host}:{port} "
+                                  f"(API base: {settings.PUBLIC_BASE_URL}/v1)")
+            elif children["web"].poll() is None and stopping["signal"] is None:
+                self.stderr.write(f"The web server is not accepting connections on {host}:{port} after "
+                                  f"{LISTEN_TIMEOUT:.0f} s; still waiting for it.")
+        self.stdout.flush()
 
         exit_code = 0
         while stopping["signal"] is None:
