@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import queue
 import threading
+import time
 from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -27,16 +28,27 @@ from typing import Callable, Hashable
 
 IDLE_EXIT_SECONDS = 5.0  # the background thread ends when idle and starts again on demand
 HELPER_NICENESS = 10
+PARENT_CHECK_SECONDS = 1.0
 
 _helper: ProcessPoolExecutor | None = None
 _helper_lock = threading.Lock()
 
 
-def _lower_priority() -> None:
+def _start_helper() -> None:
     try:
         os.nice(HELPER_NICENESS)
     except OSError:
         pass
+    parent = os.getppid()
+
+    # A fake killed outright (SIGKILL, an OOM kill) cannot stop its helper, which would otherwise
+    # outlive it for good, idle: a stopped test run or benchmark must not leave processes behind.
+    def leave_with_the_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=leave_with_the_parent, name="parent-watch", daemon=True).start()
 
 
 def _helper_pool() -> ProcessPoolExecutor:
@@ -45,7 +57,7 @@ def _helper_pool() -> ProcessPoolExecutor:
     with _helper_lock:
         if _helper is None:
             _helper = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                          initializer=_lower_priority)
+                                          initializer=_start_helper)
         return _helper
 
 

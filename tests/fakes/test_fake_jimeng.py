@@ -386,6 +386,39 @@ def test_background_renders_run_in_a_helper_process_at_lower_priority():
     assert images.get((1,)) == os.nice(0)  # a render a request waits for runs here, at full priority
 
 
+def test_the_render_helper_ends_when_its_fake_is_killed_outright():
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    # A process that starts the helper, says the helper's pid, then waits to be killed.
+    script = ("import os, time\n"
+              "from fakes.jimeng import gallery\n"
+              "print(gallery.render_in_helper(os.getpid), flush=True)\n"
+              "time.sleep(120)\n")
+    owner = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        helper = int(owner.stdout.readline())
+        assert helper != owner.pid and os.path.exists(f"/proc/{helper}")
+    finally:
+        owner.send_signal(signal.SIGKILL)  # no chance to stop its helper
+        owner.wait()
+    deadline = time.monotonic() + 10
+    while _running(helper) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(helper), "the render helper outlived the fake that started it"
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def test_a_background_render_is_done_here_when_the_helper_cannot_run_it(monkeypatch):
     from concurrent.futures.process import BrokenProcessPool
 
