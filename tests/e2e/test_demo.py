@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import ROOT, free_port
+from tests.support.processes import running
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning"),
               pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"), reason="needs /usr/bin/chromium")]
@@ -42,14 +43,6 @@ def _children_of(pid: int) -> set[int]:
                 found.add(kid)
                 frontier.append(kid)
     return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.fixture
@@ -123,7 +116,7 @@ def test_the_demo_serves_the_suggested_models_offline_and_stops_cleanly(demo):
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) is not None
     deadline = time.monotonic() + 20
-    while any(_alive(pid) for pid in started) and time.monotonic() < deadline:
+    while any(running(pid) for pid in started) and time.monotonic() < deadline:
         time.sleep(0.2)
-    left = [pid for pid in started if _alive(pid)]
+    left = [pid for pid in started if running(pid)]
     assert not left, f"processes the demo started are still running after SIGTERM: {left}"

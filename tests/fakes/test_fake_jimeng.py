@@ -392,6 +392,7 @@ def test_the_render_helper_ends_when_its_fake_is_killed_outright():
     import sys
 
     from tests.conftest import ROOT
+    from tests.support.processes import running
 
     # A process that starts the helper, says the helper's pid, then waits to be killed.
     script = ("import os, time\n"
@@ -406,17 +407,9 @@ def test_the_render_helper_ends_when_its_fake_is_killed_outright():
         owner.send_signal(signal.SIGKILL)  # no chance to stop its helper
         owner.wait()
     deadline = time.monotonic() + 10
-    while _running(helper) and time.monotonic() < deadline:
+    while running(helper) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _running(helper), "the render helper outlived the fake that started it"
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    assert not running(helper), "the render helper outlived the fake that started it"
 
 
 def test_a_background_render_is_done_here_when_the_helper_cannot_run_it(monkeypatch):
