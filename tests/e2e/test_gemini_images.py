@@ -199,7 +199,8 @@ def test_stopping_the_cluster_stops_its_browser_service(live_gateway, transactio
     job = create_job(api_key=None, spec=catalog.resolve("gemini-image"), kind="generate",
                      params={"prompt": "before the stop"})
     wait_until(lambda: Generation.objects.get(pk=job.pk).is_terminal, 60, 0.2, "the job")
-    assert Generation.objects.get(pk=job.pk).status == "succeeded"
+    done = Generation.objects.get(pk=job.pk)
+    assert done.status == "succeeded", (done.error_code, done.error_message)
     service = browser_service.status()["pid"]
     family = {service} | descendants(service)
     assert any(is_chromium(p) for p in family)
