@@ -37,6 +37,7 @@ from generation.drivers.base import (
 )
 from generation.drivers.gemini import client as browser_service
 from generation.drivers.gemini.driver import GeminiDriver
+from tests.support.processes import descendants, running
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -145,14 +146,12 @@ def test_jump_back_is_resubmitted_and_succeeds(fake, driver):
     # The real page jumps back after seconds. At the module's 0.3 s a slow machine's probe can miss
     # the whole busy spell after a click, and the driver then takes the jump-back for a Send that
     # had no effect (pressing Enter once SUBMIT_CONFIRM_TIMEOUT passes): seen once under CI load.
-    fake.set_delay(1.5)
-    fake.configure(jump_back_after=1.5)
+    fake.configure(delay_seconds=1.5, jump_back_after=1.5)
     try:
         task = make_task("Generate an image of a bicycle [fail:jump_back:2]")
         result = driver.run(task)
     finally:
-        fake.set_delay(0.3)
-        fake.configure(jump_back_after=0.3)
+        fake.configure(delay_seconds=0.3, jump_back_after=0.3)
 
     assert result.files and result.meta["resubmits"] == 2
     assert len(submissions(fake, task)) == 3
@@ -322,36 +321,6 @@ KILL_CHILD = textwrap.dedent("""
 """)  # a worker of its own, sharing the test process's browser service (same settings)
 
 
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            tree.setdefault(ppid, []).append(int(entry))
-    return tree
-
-
-def _descendants(pid: int) -> list[int]:
-    tree, out, todo = _children(), [], [pid]
-    while todo:
-        for child in tree.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-    return "\nState:\tZ" not in status
-
-
 def wait_for_service(predicate, message: str, timeout: float = 15.0) -> dict:
     deadline = time.time() + timeout
     while True:
@@ -364,7 +333,7 @@ def wait_for_service(predicate, message: str, timeout: float = 15.0) -> dict:
 
 
 def _browser_processes(pid: int) -> list[int]:
-    return [p for p in _descendants(pid) if _alive(p)]
+    return [p for p in descendants(pid) if running(p)]
 
 
 def test_killed_worker_closes_its_context_and_the_browser_stays_warm(fake, driver):
@@ -396,9 +365,9 @@ def test_killed_service_leaves_no_browser_behind_and_is_restarted(fake, driver):
     assert any("chrom" in n for n in names) and any(n.startswith("node") for n in names), names
     os.kill(service, signal.SIGKILL)
     deadline = time.time() + 10
-    while time.time() < deadline and any(_alive(p) for p in family):
+    while time.time() < deadline and any(running(p) for p in family):
         time.sleep(0.1)
-    assert not [p for p in family if _alive(p)], "browser processes outlived the killed service"
+    assert not [p for p in family if running(p)], "browser processes outlived the killed service"
     result = driver.run(make_task("Generate an image of a phoenix"))  # a new service, a new browser
     assert result.files and result.meta["warm_browser"] is False
     assert browser_service.status()["pid"] != service

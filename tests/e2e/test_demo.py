@@ -22,27 +22,12 @@ import pytest
 from PIL import Image
 
 from tests.conftest import ROOT, free_port
-from tests.support.processes import running
+from tests.support.processes import descendants, running
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning"),
               pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"), reason="needs /usr/bin/chromium")]
 
 KEY_LINE = re.compile(r"^\s+(sk-gw-\S+)\s*$", re.M)
-
-
-def _children_of(pid: int) -> set[int]:
-    found, frontier = set(), [pid]
-    while frontier:
-        parent = frontier.pop()
-        try:
-            kids = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True).stdout.split()
-        except OSError:
-            kids = []
-        for kid in map(int, kids):
-            if kid not in found:
-                found.add(kid)
-                frontier.append(kid)
-    return found
 
 
 @pytest.fixture
@@ -70,13 +55,13 @@ def demo(tmp_path):
             assert proc.poll() is None, f"make demo exited {proc.returncode}:\n{text[-3000:]}"
             assert time.monotonic() < deadline, f"make demo did not come up:\n{text[-3000:]}"
             time.sleep(0.2)
-        started = _children_of(proc.pid)  # the fakes run in sessions of their own
+        started = descendants(proc.pid)  # the fakes run in sessions of their own
         yield proc, started, f"http://127.0.0.1:{port}/v1", key.group(1)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
-        for pid in started | _children_of(proc.pid):
+        for pid in started | descendants(proc.pid):
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:

@@ -6,7 +6,6 @@ import hashlib
 import io
 import os
 import signal
-import subprocess
 
 import openai
 import pytest
@@ -21,6 +20,7 @@ from generation.models import FailureArtifact, Generation
 from generation.service import create_job
 from tests.conftest import wait_until
 from tests.e2e.conftest import gemini_account
+from tests.support.processes import descendants, running
 
 pytestmark = [
     pytest.mark.slow,
@@ -101,16 +101,6 @@ def test_rotated_cookie_is_written_back(sdk, fake_gemini):
     assert after["__Secure-1PSID"] == before["__Secure-1PSID"]
 
 
-def descendants(pid: int) -> set[int]:
-    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout.split()
-    pairs = list(zip(map(int, out[0::2]), map(int, out[1::2])))
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in pairs if parent in frontier} - found
-        found |= frontier
-    return found
-
-
 def renderer_pids(service_pid: int) -> set[int]:
     found = set()
     for pid in descendants(service_pid):
@@ -179,14 +169,6 @@ def test_sigkilled_worker_leaves_no_chromium_and_the_job_ends(live_gateway, tran
     assert Account.objects.get(pk=account.pk).active_leases == 0
 
 
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/status") as handle:
-            return "\nState:\tZ" not in handle.read()
-    except OSError:
-        return False
-
-
 def test_stopping_the_cluster_stops_its_browser_service(live_gateway, transactional_db, fake_gemini):
     """What `make run`'s Ctrl-C does to the cluster (SIGTERM): the browser service a worker started
     goes with it, node and Chromium included."""
@@ -206,6 +188,6 @@ def test_stopping_the_cluster_stops_its_browser_service(live_gateway, transactio
     assert any(is_chromium(p) for p in family)
     live_gateway.stop_cluster(signal.SIGTERM, grace=15)
     try:
-        wait_until(lambda: not any(_running(p) for p in family), 15, 0.2, "the browser service to stop")
+        wait_until(lambda: not any(running(p) for p in family), 15, 0.2, "the browser service to stop")
     finally:
         live_gateway.start_cluster()
