@@ -85,11 +85,19 @@ def _first_validation_error(detail, prefix: str = "") -> tuple[str | None, str]:
     if isinstance(detail, dict):
         for field, value in detail.items():
             name = field if field != "non_field_errors" else None
-            param, message = _first_validation_error(value, f"{prefix}{name}" if name else prefix)
+            param, message = _first_validation_error(value, _path(prefix, name) if name is not None else prefix)
             return param or (prefix or name), message
     if isinstance(detail, list) and detail:
         return _first_validation_error(detail[0], prefix)
     return (prefix or None), str(detail)
+
+
+def _path(prefix: str, name) -> str:
+    """A param as OpenAI writes one: `images[1]` for a list's item (DRF keys it by its index),
+    `input.file` for a nested field."""
+    if isinstance(name, int):
+        return f"{prefix}[{name}]"
+    return f"{prefix}.{name}" if prefix else str(name)
 
 
 def as_api_error(exc: BaseException) -> ApiError | None:

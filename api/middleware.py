@@ -16,7 +16,8 @@ from api.errors import ApiError, as_api_error, request_too_large
 
 logger = logging.getLogger(__name__)
 
-API_PREFIXES = ("/v1/", "/v2/")
+# The signed media links (`/files/…`) answer apps too: a bad or expired link says so in JSON.
+API_PREFIXES = ("/v1/", "/v2/", "/files/")
 
 
 def is_api_path(path: str) -> bool:

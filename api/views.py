@@ -33,8 +33,8 @@ class ModelDetailView(APIView):
     def get(self, request, model_id: str):
         spec = catalog.resolve(model_id)
         if spec is None or spec not in catalog.servable_models():
-            raise ApiError.not_found(f"The model '{model_id}' does not exist or no account can serve it.",
-                                     param="model")
+            raise ApiError(404, f"The model '{model_id}' does not exist or no account can serve it.",
+                           code="model_not_found", param="model")
         if not request.user.may_use(spec.id):
             raise ApiError.forbidden(f"This API key may not use the model '{spec.id}'.", code="model_not_allowed",
                                      param="model")

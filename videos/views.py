@@ -172,7 +172,10 @@ class VideoCollectionView(APIView):
         qs = qs.order_by("created_at", "id") if order == "asc" else qs.order_by("-created_at", "-id")
         after = request.query_params.get("after")
         if after:
-            anchor = own_task(request, after)
+            try:
+                anchor = own_task(request, after)
+            except ApiError:
+                raise ApiError.not_found(f"after: no video with id '{after}'.", param="after") from None
             if order == "asc":
                 qs = qs.filter(created_at__gte=anchor.created_at).exclude(created_at=anchor.created_at,
                                                                           id__lte=anchor.id)

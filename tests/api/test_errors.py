@@ -52,7 +52,7 @@ def test_unknown_route_is_404_envelope_not_html(live_gateway, api_key):
     assert_envelope(resp, 404, "not_found")
     with pytest.raises(openai.NotFoundError) as info:
         sdk_for(live_gateway, api_key).models.retrieve("no-such-model")
-    assert info.value.code == "not_found"
+    assert info.value.code == "model_not_found"  # as OpenAI's, and as the other endpoints say it
     assert info.value.request_id
 
 
@@ -95,3 +95,43 @@ def test_health_needs_no_key_and_has_request_id(live_gateway, transactional_db):
     resp = requests.get(live_gateway.base_url + "/v1/health")
     assert resp.status_code == 200
     assert resp.headers["x-request-id"].startswith("req_")
+
+
+POST_ENDPOINTS = ["/v1/images/generations", "/v1/images/edits", "/v1/images/compositions", "/v1/chat/completions",
+                  "/v1/videos", "/v1/videos/generations", "/v2/videos/generations"]
+
+
+@pytest.mark.parametrize("path", POST_ENDPOINTS)
+def test_a_json_body_that_is_not_an_object_is_400(live_gateway, api_key, path):
+    headers = {"Authorization": f"Bearer {api_key}", "content-type": "application/json"}
+    log = live_gateway.logs / f"web-{live_gateway.port}.log"
+    logged_before = log.stat().st_size
+    for body, kind in ((b"[]", "an array"), (b'"a red fox"', "a string"), (b"null", "null"), (b"7", "a number")):
+        error = assert_envelope(requests.post(live_gateway.base_url + path, data=body, headers=headers),
+                                400, "invalid_json")
+        assert f"not {kind}" in error["message"]
+    deep = b"[" * 100_000 + b"]" * 100_000
+    error = assert_envelope(requests.post(live_gateway.base_url + path, data=deep, headers=headers), 400, "invalid_json")
+    assert "nested too deeply" in error["message"]
+    with log.open() as handle:
+        handle.seek(logged_before)
+        assert "Traceback" not in handle.read()
+
+
+def test_media_links_answer_in_json_when_bad_expired_or_misused(live_gateway, transactional_db, settings):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from generation.media import signed_url
+
+    name = default_storage.save("tests/link-check.txt", ContentFile(b"hello"))
+    good = signed_url(name).removeprefix(settings.PUBLIC_BASE_URL)
+    assert requests.get(live_gateway.base_url + good).content == b"hello"
+    error = assert_envelope(requests.get(live_gateway.base_url + good[:-3] + "xyz"), 404, "not_found")
+    assert "<html" not in error["message"].lower()
+    assert_envelope(requests.post(live_gateway.base_url + good), 405, "method_not_allowed")
+    short = signed_url(name, ttl=1).removeprefix(settings.PUBLIC_BASE_URL)
+    import time
+
+    time.sleep(2.1)
+    assert_envelope(requests.get(live_gateway.base_url + short), 410, "link_expired")

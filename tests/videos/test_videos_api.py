@@ -65,6 +65,10 @@ def test_retrieve_sends_poll_hint_and_list_paginates_own_videos(sdk, video_accou
     assert [v.id for v in page.data] == [created[0].id, created[1].id] and page.has_more
     with pytest.raises(openai.NotFoundError):
         sdk.videos.retrieve(VideoTask.objects.get(prompt="not yours video:30").openai_id)
+    for cursor in ("garbage", VideoTask.objects.get(prompt="not yours video:30").openai_id):
+        with pytest.raises(openai.NotFoundError) as info:
+            sdk.videos.list(after=cursor)
+        assert info.value.param == "after"
 
 
 def test_delete_removes_files_and_later_retrieve_is_404(sdk, video_account):
