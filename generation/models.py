@@ -3,7 +3,10 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
+from django.db.models.signals import post_delete
 from django.utils import timezone
+
+from generation import files_cleanup
 
 
 class JobStatus(models.TextChoices):
@@ -130,3 +133,7 @@ class FailureArtifact(models.Model):
     account_name = models.CharField(max_length=100, blank=True, default="")
     file = models.FileField(upload_to=job_upload_to, max_length=300)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+
+# A deleted job's files go with it, once the delete commits (generation.files_cleanup).
+post_delete.connect(files_cleanup.generation_deleted, sender=Generation, dispatch_uid="generation.files_cleanup")

@@ -3,9 +3,11 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
+from django.db.models.signals import post_delete
 from django.utils import timezone
 
 from accounts.crypto import EncryptedTextField
+from generation import files_cleanup
 from generation.models import ACTIVE_STATUSES, TERMINAL_STATUSES, JobStatus  # noqa: F401 (re-exported)
 
 
@@ -141,3 +143,7 @@ class WebhookDelivery(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "webhook deliveries"
+
+
+# A deleted task's files go with it, once the delete commits (generation.files_cleanup).
+post_delete.connect(files_cleanup.video_task_deleted, sender=VideoTask, dispatch_uid="videos.files_cleanup")
