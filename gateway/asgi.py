@@ -49,6 +49,7 @@ api_application = APIHandler()
 site_application = ASGIStaticFilesHandler(django_application)
 
 
+from gateway import chunked  # noqa: E402
 from videos import fastpath  # noqa: E402
 
 
@@ -83,5 +84,9 @@ async def application(scope, receive, send):
     if video_id is not None:
         return await fastpath.retrieve(scope, receive, send, video_id)
     if scope["type"] == "http" and scope["path"].startswith(API_PATHS):
+        if chunked.chunked(scope):
+            scope, receive = await chunked.with_length(scope, receive, send)
+            if scope is None:
+                return
         return await api_application(scope, receive, send)
     return await site_application(scope, receive, send)

@@ -135,3 +135,20 @@ def test_media_links_answer_in_json_when_bad_expired_or_misused(live_gateway, tr
 
     time.sleep(2.1)
     assert_envelope(requests.get(live_gateway.base_url + short), 410, "link_expired")
+
+
+def _chunks(data: bytes, size: int = 1000):
+    for start in range(0, len(data), size):
+        yield data[start:start + size]
+
+
+def test_a_chunked_body_is_read_like_one_with_a_length(live_gateway, api_key, settings):
+    headers = {"Authorization": f"Bearer {api_key}", "content-type": "application/json"}
+    body = b'{"model": "sleepy-image", "prompt": "a red fox", "n": 9}'
+    resp = requests.post(live_gateway.base_url + "/v1/images/generations", data=_chunks(body, 7), headers=headers)
+    assert resp.request.headers.get("transfer-encoding") == "chunked"
+    error = assert_envelope(resp, 400, "invalid_value")
+    assert error["param"] == "n"  # the body was parsed: its prompt was there, its n is out of range
+    too_big = _chunks(b"x" * (settings.MAX_REQUEST_BYTES + 1), 1024 * 1024)
+    resp = requests.post(live_gateway.base_url + "/v1/images/generations", data=too_big, headers=headers)
+    assert_envelope(resp, 413, "request_too_large")
