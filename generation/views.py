@@ -90,10 +90,10 @@ class ImageJobView(AsyncAPIView):
         # File parts are read separately; the serializer sees only the text fields.
         serializer = self.serializer_class(data=request.POST if request.FILES else request.data)
         serializer.is_valid(raise_exception=True)
-        spec = resolve_model(request, serializer.validated_data.get("model"), self.capability)
+        spec, kind = self.resolve(request, serializer.validated_data.get("model"))
         inputs = self.read_inputs(request, serializer)
         params = serializer.job_params()
-        return {"spec": spec, "params": params, "inputs": inputs,
+        return {"spec": spec, "kind": kind, "params": params, "inputs": inputs,
                 "response_format": serializer.validated_data["response_format"],
                 "fingerprint": idempotency.fingerprint(request.user, request.path, {"model": spec.id, **params},
                                                        [data for data, _ext in inputs])}
@@ -106,9 +106,13 @@ class ImageJobView(AsyncAPIView):
             found = existing()
             if found is not None:
                 return found
-        return plan_job(api_key=request.user, spec=prepared["spec"], kind=self.kind, params=prepared["params"],
+        return plan_job(api_key=request.user, spec=prepared["spec"], kind=prepared["kind"], params=prepared["params"],
                         inputs=prepared["inputs"], idempotency_key=idempotency.idempotency_key(request),
                         fingerprint=prepared["fingerprint"], existing=existing)
+
+    def resolve(self, request, requested: str | None) -> tuple[catalog.ModelSpec, str]:
+        """The model and the kind of job it runs for this endpoint."""
+        return resolve_model(request, requested, self.capability), self.kind
 
     def read_inputs(self, request, serializer) -> list[tuple[bytes, str]]:
         return []
@@ -145,6 +149,14 @@ class ImageCompositionsView(ImageJobView):
     kind = JobKind.COMPOSE
     capability = catalog.IMAGE_COMPOSE
     takes_inputs = True
+
+    def resolve(self, request, requested):
+        # A model that edits but cannot compose (Gemini) takes the images as one edit with
+        # several inputs, as a chat turn with several images does.
+        spec = catalog.resolve(requested or None, default=settings.DEFAULT_IMAGE_MODEL)
+        if spec is not None and not spec.can(self.capability) and spec.can(catalog.IMAGE_EDIT):
+            return resolve_model(request, requested, catalog.IMAGE_EDIT), JobKind.EDIT
+        return super().resolve(request, requested)
 
     def read_inputs(self, request, serializer):
         files = uploaded_files(request, "images", "images[]", "image", "image[]")

@@ -55,6 +55,20 @@ def test_edit_attaches_the_uploaded_file(sdk, fake_gemini):
     assert hashlib.sha256(source).hexdigest() in str(attached)
 
 
+def test_a_composition_on_gemini_is_an_edit_with_every_image_attached(live_gateway, api_key, fake_gemini):
+    gemini_account("gm-compose")
+    sources = [png(), png(20, 20, (0, 0, 255))]
+    resp = requests.post(live_gateway.base_url + "/v1/images/compositions", headers={"Authorization": f"Bearer {api_key}"},
+                         files=[("images", ("a.png", sources[0], "image/png")), ("images", ("b.png", sources[1], "image/png"))],
+                         data={"model": "gemini-image", "prompt": "put them side by side"})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["input_images"] == 2 and resp.json()["data"][0]["url"]
+    job = Generation.objects.get()
+    assert job.kind == "edit" and len(job.inputs) == 2
+    attached = str(fake_gemini.state()["submissions"][-1])
+    assert all(hashlib.sha256(source).hexdigest() in attached for source in sources)
+
+
 def test_signed_out_account_expires_and_another_serves(sdk, fake_gemini):
     bad, _ = gemini_account("gm-1-bad", psid="expired-" + "0" * 24)
     good, _ = gemini_account("gm-2-good")
