@@ -8,6 +8,14 @@ from accounts.models import Account
 MAX_COOKIE_FILE_BYTES = 1024 * 1024
 
 
+class SecretTextarea(forms.Textarea):
+    """A textarea that never renders a value: a form shown again after an error (a duplicate
+    name, a bad limit) must not put the pasted credentials back into the page."""
+
+    def format_value(self, value):
+        return None
+
+
 class AccountForm(forms.ModelForm):
     """Credentials come in as a file or pasted text, through the same parser as import_cookies.
 
@@ -17,8 +25,10 @@ class AccountForm(forms.ModelForm):
     cookies_file = forms.FileField(required=False, help_text=(
         "Cookie-Editor / EditThisCookie JSON, Playwright storage_state, Netscape cookies.txt, "
         "a Cookie: header, or (Jimeng) a sessionid."))
-    cookies_text = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "off"}),
-                                   label="…or paste them", help_text="Leave both empty to keep the current credentials.")
+    cookies_text = forms.CharField(required=False, widget=SecretTextarea(attrs={"rows": 4, "autocomplete": "off"}),
+                                   label="…or paste them", help_text=(
+                                       "Leave both empty to keep the current credentials. Never shown again: "
+                                       "after an error, paste them again."))
 
     class Meta:
         model = Account
