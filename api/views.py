@@ -32,8 +32,10 @@ class ModelListView(APIView):
 class ModelDetailView(APIView):
     def get(self, request, model_id: str):
         spec = catalog.resolve(model_id)
-        if spec is None or spec not in catalog.servable_models():
-            raise ApiError(404, f"The model '{model_id}' does not exist or no account can serve it.",
+        if spec is None:
+            raise ApiError(404, catalog.not_found_message(model_id), code="model_not_found", param="model")
+        if spec not in catalog.servable_models():
+            raise ApiError(404, f"The model '{model_id}' exists but no usable account can serve it now.",
                            code="model_not_found", param="model")
         if not request.user.may_use(spec.id):
             raise ApiError.forbidden(f"This API key may not use the model '{spec.id}'.", code="model_not_allowed",

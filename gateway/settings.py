@@ -177,6 +177,13 @@ MODEL_ALIASES = env_json("MODEL_ALIASES", {
     "doubao-seedance-1-0-lite-i2v-250428": "jimeng-video-3.0",
 })
 
+# Models this gateway does not offer: listed nowhere, and a request for one is a 404 that says
+# why. Seedance 2.0's generate call needs an `a_bogus` signature that only the site's own
+# JavaScript in a browser makes (jimeng-protocol.md §12): the HTTP driver gets ret 1019 "shark
+# not pass" for every job. DISABLED_MODELS="" offers them again, should that gate go.
+DISABLED_MODELS = frozenset(env_list("DISABLED_MODELS", ["jimeng-video-seedance-2.0",
+                                                         "jimeng-video-seedance-2.0-fast"]))
+
 # Video results: how long they stay downloadable, how often clients are told to poll.
 VIDEO_RETENTION_HOURS = env_float("VIDEO_RETENTION_HOURS", 24)
 VIDEO_POLL_AFTER_MS = env_int("VIDEO_POLL_AFTER_MS", 5000)

@@ -46,10 +46,19 @@ def all_models() -> dict[str, ModelSpec]:
 
 
 def resolve(model_id: str | None, *, default: str | None = None) -> ModelSpec | None:
-    """The spec for a requested id (aliases applied), or None when it is unknown."""
+    """The spec for a requested id (aliases applied), or None when it is unknown or disabled."""
     name = model_id or default or settings.DEFAULT_IMAGE_MODEL
     name = settings.MODEL_ALIASES.get(name, name)
-    return all_models().get(name)
+    return None if name in settings.DISABLED_MODELS else all_models().get(name)
+
+
+def not_found_message(name: str) -> str:
+    """Why `resolve(name)` found nothing, for the 404."""
+    target = settings.MODEL_ALIASES.get(name, name)
+    if target in settings.DISABLED_MODELS and target in all_models():
+        return (f"The model '{name}' is disabled on this gateway (DISABLED_MODELS): its upstream refuses "
+                "requests that do not come from its own web page.")
+    return f"The model '{name}' does not exist."
 
 
 def servable_models() -> list[ModelSpec]:
@@ -59,6 +68,8 @@ def servable_models() -> list[ModelSpec]:
     usable = [a for a in Account.objects.all() if a.is_usable()]
     out = []
     for spec in all_models().values():
+        if spec.id in settings.DISABLED_MODELS:
+            continue
         if any(a.provider == spec.provider and (spec.regions is None or a.region in spec.regions) for a in usable):
             out.append(spec)
     return sorted(out, key=lambda s: s.id)

@@ -32,7 +32,7 @@ def resolve_model(request, requested: str | None, capability: str) -> catalog.Mo
     spec = catalog.resolve(requested or None, default=settings.DEFAULT_IMAGE_MODEL)
     name = requested or settings.DEFAULT_IMAGE_MODEL
     if spec is None:
-        raise ApiError(404, f"The model '{name}' does not exist.", code="model_not_found", param="model")
+        raise ApiError(404, catalog.not_found_message(name), code="model_not_found", param="model")
     if not spec.can(capability):
         raise ApiError.invalid(f"The model '{spec.id}' does not support {capability.split('.')[1]}.", param="model",
                                code="unsupported_model")

@@ -33,11 +33,28 @@ def int_field(data, name: str) -> int | None:
     return int(number)
 
 
+def _pixels(data, name: str) -> int | None:
+    value = text_field(data, name)
+    if value is None:
+        return None
+    try:
+        number = int(float(value))
+    except ValueError:
+        number = 0
+    if number <= 0:
+        raise ApiError.invalid(f"{name}: expected a number of pixels.", param=name)
+    return number
+
+
 def ratio_resolution(data) -> tuple[str, str, str]:
-    """(ratio, resolution, size string) from `size` (OpenAI) or `ratio`/`resolution` (seeds)."""
+    """(ratio, resolution, size string) from `size` (OpenAI), `width` and `height` (seed 001's
+    synchronous call) or `ratio`/`resolution` (seeds)."""
     ratio = text_field(data, "ratio")
     resolution = text_field(data, "resolution")
     size_text = text_field(data, "size")
+    width, height = _pixels(data, "width"), _pixels(data, "height")
+    if not size_text and width and height:
+        size_text = f"{width}x{height}"
     if ratio is not None and ratio not in VIDEO_RATIOS:
         raise ApiError.invalid(f"ratio: one of {', '.join(VIDEO_RATIOS)}.", param="ratio")
     if resolution is not None and resolution not in ("720p", "1080p"):

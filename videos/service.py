@@ -60,7 +60,7 @@ def resolve_video_model(requested: str | None, api_key) -> catalog.ModelSpec:
         if name.startswith("sora"):
             spec = catalog.resolve(settings.DEFAULT_VIDEO_MODEL)
         if spec is None:
-            raise ApiError(404, f"The model '{name}' does not exist.", code="model_not_found", param="model")
+            raise ApiError(404, catalog.not_found_message(name), code="model_not_found", param="model")
     if not spec.can(catalog.VIDEO_GENERATE):
         raise ApiError.invalid(f"The model '{spec.id}' does not generate videos.", param="model",
                                code="unsupported_model")
@@ -70,10 +70,15 @@ def resolve_video_model(requested: str | None, api_key) -> catalog.ModelSpec:
     return spec
 
 
-def check_seconds(spec: catalog.ModelSpec, seconds: int | None, param: str = "seconds") -> int:
+def check_seconds(spec: catalog.ModelSpec, seconds: int | None, param: str = "seconds", *,
+                  nearest: bool = False) -> int:
+    """The duration to make; `nearest` takes the closest the model makes instead of refusing
+    (for OpenAI's own model names, whose SDK only allows 4, 8 or 12)."""
     allowed = allowed_seconds(spec.id)
     if seconds is None:
         return allowed[0]
+    if seconds not in allowed and nearest:
+        return min(allowed, key=lambda s: (abs(s - seconds), s))
     if seconds not in allowed:
         raise ApiError.invalid(f"{param}: {spec.id} makes videos of {', '.join(map(str, sorted(allowed)))} seconds.",
                                param=param)

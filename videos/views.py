@@ -77,7 +77,9 @@ def _parse(request, *, seconds_fields: tuple[str, str], frames) -> service.Video
     requested = text_field(data, "model") or ""
     spec = service.resolve_video_model(requested, request.user)
     first, second = seconds_fields
-    seconds = service.check_seconds(spec, int_field(data, first) or int_field(data, second), first)
+    # An OpenAI model name (sora-2) is served by the default model: its durations are mapped too.
+    seconds = service.check_seconds(spec, int_field(data, first) or int_field(data, second), first,
+                                    nearest=requested.startswith("sora") and spec.id != requested)
     ratio, resolution, size = ratio_resolution(data)
     return service.VideoRequest(prompt=prompt, spec=spec, requested_model=requested or spec.id, seconds=seconds,
                                 ratio=ratio, resolution=resolution, size=size, frames=frames(data))
