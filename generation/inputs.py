@@ -73,6 +73,24 @@ def read_upload(upload, param: str) -> tuple[bytes, str]:
     return data, check_image(data, param)
 
 
+def _read_own_file(url: str, param: str) -> bytes | None:
+    """A result of this gateway, fed back by its signed link, read from storage: the link's host
+    is often one the SSRF guard refuses (the gateway on loopback or a LAN), and it is ours."""
+    from django.core.files.storage import default_storage
+
+    from generation.media import own_file
+
+    try:
+        name = own_file(url)
+    except PermissionError:
+        raise ApiError.invalid(f"{param}: this gateway's link has expired.", param=param,
+                               code="invalid_image_url") from None
+    if name is None or not default_storage.exists(name):
+        return None
+    with default_storage.open(name, "rb") as handle:
+        return handle.read(settings.MAX_UPLOAD_BYTES + 1)
+
+
 def read_url(url: str, param: str) -> tuple[bytes, str]:
     """A `data:` URL or an http(s) URL fetched through the SSRF guard."""
     if not isinstance(url, str) or not url.strip():
@@ -89,6 +107,9 @@ def read_url(url: str, param: str) -> tuple[bytes, str]:
             raise ApiError.invalid(f"{param}: the data: URL is not valid base64.", param=param,
                                    code="invalid_image_url") from None
         return data, check_image(data, param)
+    own = _read_own_file(url, param)
+    if own is not None:
+        return own, check_image(own, param)
     try:
         data = fetch_public(url, max_bytes=settings.MAX_UPLOAD_BYTES, timeout=settings.URL_FETCH_TIMEOUT)
     except UnsafeURL as exc:

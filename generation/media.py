@@ -58,6 +58,20 @@ def _resolve(token: str) -> str:
     return payload["n"]
 
 
+def own_file(url: str) -> str | None:
+    """The stored name behind one of our own signed links, whatever host it was reached by (a
+    result fed back as an input); None for any other URL. An expired link raises PermissionError."""
+    from urllib.parse import urlsplit
+
+    path = urlsplit(url).path
+    if not path.startswith(settings.MEDIA_URL):
+        return None
+    try:
+        return _resolve(path[len(settings.MEDIA_URL):])
+    except Http404:
+        return None
+
+
 async def _chunks(path: str, start: int, length: int):
     handle = await asyncio.to_thread(open, path, "rb")
     try:

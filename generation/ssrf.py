@@ -60,7 +60,10 @@ def _target(url: str):
         raise UnsafeURL("the URL has no host")
     if parts.username or parts.password:
         raise UnsafeURL("URLs with credentials are not accepted")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # a port that is not a number (two URLs run together, say)
+        raise UnsafeURL("the URL's port is not a number") from None
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return parts.scheme, parts.hostname, port, path, parts.netloc
 

@@ -123,3 +123,31 @@ def test_content_policy_is_400_without_cooldown(sdk):
     assert info.value.code == "content_policy_violation"
     acc.refresh_from_db()
     assert acc.state == "active"
+
+
+def test_a_result_link_of_this_gateway_is_taken_back_as_an_input(live_gateway, api_key, sdk, settings):
+    from generation.media import signed_url
+
+    make_account("img-back")
+    first = sdk.images.generate(model="sleepy-image", prompt="a red fox")
+    # The link as a client on this machine holds it: the gateway's loopback address, which the
+    # SSRF guard refuses for any other URL.
+    link = live_gateway.base_url + "/files/" + first.data[0].url.split("/files/", 1)[1]
+    assert link.startswith("http://127.0.0.1")
+    headers = {"Authorization": f"Bearer {api_key}"}
+    resp = requests.post(live_gateway.base_url + "/v1/images/compositions", headers=headers,
+                         json={"model": "sleepy-image", "prompt": "and a blue one", "images": [link]})
+    assert resp.status_code == 200, resp.text
+    job = Generation.objects.order_by("-created_at").first()
+    assert job.kind == "compose" and len(job.inputs) == 1
+    stored = Generation.objects.order_by("created_at").first().files.get(kind="image").file.read()
+    assert (settings.MEDIA_ROOT / job.inputs[0]).read_bytes() == stored
+    for url, says in ((live_gateway.base_url + "/files/not-a-token", "non-public"),
+                      (live_gateway.base_url + link, "port is not a number"),
+                      (signed_url("jobs/nothing.png", ttl=1), "expired")):
+        if says == "expired":
+            __import__("time").sleep(2.1)
+        resp = requests.post(live_gateway.base_url + "/v1/images/compositions", headers=headers,
+                             json={"model": "sleepy-image", "prompt": "x", "images": [url]})
+        assert resp.status_code == 400 and resp.json()["error"]["param"] == "images[0]", resp.text
+        assert says in resp.json()["error"]["message"]
