@@ -68,6 +68,14 @@ def _target(url: str):
     return parts.scheme, parts.hostname, port, path, parts.netloc
 
 
+def check_public(url: str) -> None:
+    """UnsafeURL when `url` is one `fetch_public`/`post_public` would refuse (a bad scheme, no
+    host, credentials, a non-public address not in SSRF_ALLOWED_HOSTS): for checking a URL
+    when it is configured rather than at its first use."""
+    _scheme, host, port, _path, _netloc = _target(url)
+    _resolve(host, port)
+
+
 def _pool(url: str, deadline: float):
     scheme, host, port, path, netloc = _target(url)
     ip = _resolve(host, port)
