@@ -32,9 +32,10 @@ run: install
 	$(PY) manage.py bootstrap
 	exec $(PY) manage.py serve
 
+# The demo keeps to its own data: a .env made for the real installation is not read.
 demo: install
-	GATEWAY_VAR_DIR=var/demo $(PY) manage.py migrate --noinput
-	exec env GATEWAY_VAR_DIR=var/demo $(PY) manage.py demo
+	GATEWAY_ENV_FILE=off GATEWAY_VAR_DIR=var/demo $(PY) manage.py migrate --noinput
+	exec env GATEWAY_ENV_FILE=off GATEWAY_VAR_DIR=var/demo $(PY) manage.py demo
 
 test: install-dev
 	$(VENV)/bin/pytest

@@ -10,6 +10,24 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 
+def load_env_file(base_dir: Path) -> Path | None:
+    """Read `GATEWAY_ENV_FILE` (default `<project>/.env`) into the environment, if it exists.
+    Variables already set win, so a service manager or a shell export overrides the file;
+    `GATEWAY_ENV_FILE=off` reads nothing (the tests and `make demo` run apart from it)."""
+    from dotenv import load_dotenv
+
+    setting = os.environ.get("GATEWAY_ENV_FILE") or str(base_dir / ".env")
+    if setting.lower() in {"off", "none", "0"}:
+        return None
+    path = Path(setting)
+    if not path.is_file():
+        if "GATEWAY_ENV_FILE" in os.environ:
+            raise ImproperlyConfigured(f"GATEWAY_ENV_FILE={setting} does not exist")
+        return None
+    load_dotenv(path, override=False)
+    return path
+
+
 def env_str(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return default if value is None or value == "" else value

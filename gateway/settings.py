@@ -1,4 +1,5 @@
-"""Settings for the gateway. Every value comes from the environment; see .env.example.
+"""Settings for the gateway. Every value comes from the environment (and `.env`, which the
+environment overrides); see .env.example.
 
 `GATEWAY_ENV=production` refuses to start without real secrets; the development default
 generates them once into `var/dev-secrets.json` (ignored by git).
@@ -20,9 +21,11 @@ from gateway.env import (
     env_json,
     env_list,
     env_str,
+    load_env_file,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+ENV_FILE = load_env_file(BASE_DIR)
 VAR_DIR = Path(env_str("GATEWAY_VAR_DIR", str(BASE_DIR / "var")))
 
 GATEWAY_ENV = env_str("GATEWAY_ENV", "development")

@@ -10,6 +10,8 @@ from pathlib import Path
 
 _ROOT = Path(__file__).resolve().parent.parent
 _defaults = {
+    # A developer's own .env (their real database, say) must not reach the tests.
+    "GATEWAY_ENV_FILE": "off",
     # One directory per test session: parallel sessions must not share a database file or media.
     "GATEWAY_VAR_DIR": str(_ROOT / "var" / "test" / f"run-{os.getpid()}"),
     "IMAGE_JOB_TIMEOUT": "30",
