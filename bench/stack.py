@@ -150,6 +150,7 @@ class Stack:
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "gateway.settings",
+            "GATEWAY_ENV_FILE": "off",  # the installation's .env must not change what is measured
             "GATEWAY_VAR_DIR": str(self.dir),
             "SECRET_KEY": "bench-" + "x" * 40,
             "COOKIE_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
