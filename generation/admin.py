@@ -1,4 +1,5 @@
 import json
+import uuid
 
 from django.contrib import admin
 from django.utils.html import format_html
@@ -55,6 +56,16 @@ class GenerationAdmin(admin.ModelAdmin):
                        "finished_at", "deadline_at", "heartbeat_at", "error_code", "error_status", "error_param",
                        "error_message", "pretty_upstream_log", "result_meta", "idempotency_key")
     exclude = ("params", "upstream_log", "request_fingerprint")
+
+    def get_search_results(self, request, queryset, search_term):
+        # Clients see `gen_<hex>` (the x-gateway-job-id header); the column holds a bare UUID.
+        term = search_term.strip()
+        if term.startswith("gen_"):
+            try:
+                return queryset.filter(pk=uuid.UUID(term[4:])), False
+            except ValueError:
+                pass
+        return super().get_search_results(request, queryset, search_term)
 
     @admin.display(description="id")
     def short_id(self, obj):

@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from generation.media import signed_url
-from videos.models import VideoAsset, VideoTask, WebhookDelivery
+from videos.models import VideoAsset, VideoTask, WebhookDelivery, parse_public_id
 from videos.webhooks import redeliver
 
 
@@ -34,6 +34,15 @@ class VideoTaskAdmin(admin.ModelAdmin):
     search_fields = ("id", "upstream_id", "error_code")
     inlines = (VideoAssetInline,)
     exclude = ("upstream_log", "params", "request_fingerprint")
+
+    def get_search_results(self, request, queryset, search_term):
+        # Clients see `video_<hex>` or `vtask_<hex>`; the column holds a bare UUID.
+        term = search_term.strip()
+        if term.startswith(("video_", "vtask_")):
+            pk = parse_public_id(term)
+            if pk is not None:
+                return queryset.filter(pk=pk), False
+        return super().get_search_results(request, queryset, search_term)
     readonly_fields = [f.name for f in VideoTask._meta.fields
                        if f.name not in ("upstream_log", "params", "request_fingerprint")] + ["pretty_upstream_log"]
 

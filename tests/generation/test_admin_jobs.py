@@ -28,3 +28,22 @@ def test_failed_job_page_shows_artifacts_and_redacted_exchange(db, client, djang
     assert "<img" in page  # the screenshot is shown inline
     listing = client.get("/admin/generation/generation/").content.decode()
     assert "upstream_rate_limited" in listing
+
+
+def test_the_admin_finds_a_job_or_video_by_the_id_clients_were_given(db, client, django_user_model):
+    from videos.models import VideoTask
+
+    jobs = [Generation.objects.create(provider="sleepy", model="sleepy-image", deadline_at=timezone.now())
+            for _ in range(2)]
+    videos = [VideoTask.objects.create(provider="sleepy", model="sleepy-video", prompt=f"clip {i}",
+                                       deadline_at=timezone.now()) for i in range(2)]
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "pw"))
+
+    def listed(url, term):
+        page = client.get(url, {"q": term}).content.decode()
+        return [obj for obj in (*jobs, *videos) if obj.pk.hex[:12] in page]
+
+    assert listed("/admin/generation/generation/", jobs[0].public_id) == [jobs[0]]
+    assert listed("/admin/generation/generation/", str(jobs[1].pk)) == [jobs[1]]  # the bare id still works
+    for public in (videos[1].openai_id, videos[1].task_id):
+        assert listed("/admin/videos/videotask/", public) == [videos[1]]
