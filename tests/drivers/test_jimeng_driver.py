@@ -253,8 +253,10 @@ def test_upload_failures(fake, tmp_path, failure, region, expected):
     ("ret:4001", ContentPolicy, "content_policy_violation"),
     ("gen_failed", UpstreamFailure, "upstream_error"),
     ("gen_failed:2039", QuotaExhausted, "quota_exhausted"),
-    ("no_credits", QuotaExhausted, "quota_exhausted"),
-    ("no_credits_legacy", QuotaExhausted, "quota_exhausted"),
+    # Refused for credits while the balance (100 + the claim) covers an image: short for this job
+    # only, so the job fails over and the account is not parked (test_jimeng_credit_shortfall.py).
+    ("no_credits", errors.CreditsShort, "quota_exhausted"),
+    ("no_credits_legacy", errors.CreditsShort, "quota_exhausted"),
     ("login", CredentialsRejected, "account_expired"),
     ("antibot", RateLimited, "upstream_rate_limited"),
     ("abnormal", RateLimited, "upstream_rate_limited"),
@@ -286,8 +288,11 @@ def test_content_policy_is_final_and_quota_waits_for_the_claim(fake):
     with pytest.raises(ContentPolicy) as info:
         run(make_task("x [fail:content_policy]"))
     assert info.value.status == 400 and not info.value.failover and info.value.account_action is None
+    broke = make_task("x [fail:no_credits]")
+    fake.set_credits(broke.credentials.sessionid(), gift=0, claimed_today=True)
     with pytest.raises(QuotaExhausted) as info:
-        run(make_task("x [fail:no_credits]"))
+        run(broke)
+    assert info.value.account_action == "exhaust"
     assert info.value.until == errors.next_claim_time(datetime.now(timezone.utc))
     assert info.value.until > datetime.now(timezone.utc)
 

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
 
 import pytest
+import requests
 from PIL import Image
 
 from tests.conftest import ROOT, free_port
@@ -35,9 +36,9 @@ def demo(tmp_path):
     # What `make demo` sees from a user's shell: no test settings, no scale-out configuration.
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("DATABASE_URL", "REDIS_URL", "DJANGO_", "PYTEST"))}
-    port = free_port()
+    port, jimeng_port = free_port(), free_port()
     env.update(GATEWAY_VAR_DIR=str(tmp_path / "demo"), PORT=str(port),
-               FAKE_JIMENG_PORT=str(free_port()), FAKE_GEMINI_PORT=str(free_port()))
+               FAKE_JIMENG_PORT=str(jimeng_port), FAKE_GEMINI_PORT=str(free_port()))
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
     log_path = tmp_path / "demo.log"
@@ -56,7 +57,7 @@ def demo(tmp_path):
             assert time.monotonic() < deadline, f"make demo did not come up:\n{text[-3000:]}"
             time.sleep(0.2)
         started = descendants(proc.pid)  # the fakes run in sessions of their own
-        yield proc, started, f"http://127.0.0.1:{port}/v1", key.group(1)
+        yield proc, started, f"http://127.0.0.1:{port}/v1", key.group(1), f"http://127.0.0.1:{jimeng_port}"
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -71,7 +72,7 @@ def demo(tmp_path):
 def test_the_demo_serves_the_suggested_models_offline_and_stops_cleanly(demo):
     import openai
 
-    proc, started, base_url, key = demo
+    proc, started, base_url, key, fake_jimeng_url = demo
     sdk = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=120)
 
     listed = {m.id for m in sdk.models.list().data}
@@ -96,6 +97,13 @@ def test_the_demo_serves_the_suggested_models_offline_and_stops_cleanly(demo):
         sizes = dict(f.result() for f in images)
         assert clip.result() == b"ftyp"
     assert all(w > 0 and h > 0 for w, h in sizes.values()), sizes
+
+    # The demo's Jimeng/Dreamina accounts are rich enough for a long session (not the fake's
+    # default 100 credits, gone after ~30 jobs until Shanghai midnight).
+    from fakes.management.commands.demo import DEMO_JIMENG_CREDITS
+
+    sessions = requests.get(f"{fake_jimeng_url}/_fake/state", timeout=10).json()["sessions"]
+    assert sessions and all(s["credits"]["total"] >= DEMO_JIMENG_CREDITS - 100 for s in sessions.values()), sessions
 
     assert len(started) >= 4, "expected the fakes, the web server and the worker cluster"
     proc.send_signal(signal.SIGTERM)

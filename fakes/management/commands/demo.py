@@ -20,6 +20,9 @@ from accounts.models import Account
 from api.models import ApiKey
 
 DEMO_KEY_NAME = "demo"
+# What each demo Jimeng/Dreamina account holds (the fake's default, 100 + a daily claim of 60, runs
+# out after ~30 jobs and parks the account until Shanghai midnight): enough for a long session.
+DEMO_JIMENG_CREDITS = 1_000_000
 
 
 def demo_accounts() -> list[tuple[str, str, str]]:
@@ -37,6 +40,12 @@ def demo_accounts() -> list[tuple[str, str, str]]:
     ]
 
 
+def fake_jimeng_command(manage: str, port: int, delay_seconds: float) -> list[str]:
+    """The fake Jimeng/Dreamina upstream of the demo, its accounts rich enough not to run dry."""
+    return [sys.executable, manage, "fake_jimeng", "--port", str(port), "--delay-seconds", str(delay_seconds),
+            "--initial-credits", str(DEMO_JIMENG_CREDITS)]
+
+
 class Command(BaseCommand):
     help = "Run the gateway against the bundled fake upstreams with demo accounts (offline)."
 
@@ -48,8 +57,7 @@ class Command(BaseCommand):
     def handle(self, *args, jimeng_port, gemini_port, delay_seconds, **options):
         manage = os.path.join(settings.BASE_DIR, "manage.py")
         fakes = {
-            "jimeng": (jimeng_port, [sys.executable, manage, "fake_jimeng", "--port", str(jimeng_port),
-                                     "--delay-seconds", str(delay_seconds)]),
+            "jimeng": (jimeng_port, fake_jimeng_command(manage, jimeng_port, delay_seconds)),
             "gemini": (gemini_port, [sys.executable, manage, "fake_gemini", "--port", str(gemini_port),
                                      "--delay-seconds", str(delay_seconds)]),
         }
@@ -60,7 +68,10 @@ class Command(BaseCommand):
                 self._wait_for(f"http://127.0.0.1:{port}/_fake/state", name)
             os.environ["JIMENG_UPSTREAM_URL"] = f"http://127.0.0.1:{jimeng_port}"
             os.environ["GEMINI_UPSTREAM_URL"] = f"http://127.0.0.1:{gemini_port}"
-            os.environ["SSRF_ALLOWED_HOSTS"] = f"127.0.0.1:{jimeng_port},127.0.0.1:{gemini_port}"
+            # Added to the user's own (a local webhook receiver, say), not in their place.
+            allowed = [h for h in os.environ.get("SSRF_ALLOWED_HOSTS", "").split(",") if h.strip()]
+            os.environ["SSRF_ALLOWED_HOSTS"] = ",".join(allowed + [f"127.0.0.1:{jimeng_port}",
+                                                                  f"127.0.0.1:{gemini_port}"])
             os.environ.setdefault("DEFAULT_IMAGE_MODEL", "jimeng-4.5")
             self._accounts()
             raw = self._key()

@@ -373,8 +373,18 @@ UPLOAD_OK_CODE = 2000
 CREDIT_CLAIM_HOUR = 0
 CREDIT_CLAIM_TIME_ZONE = "Asia/Shanghai"
 CREDIT_CLAIM_MARGIN_SECONDS = 300
-# Read the balance before every generate call (claiming when it is zero), as other gateways do.
+# Read the balance before every generate call (claiming when it is below CREDIT_COST_IMAGE), as
+# other gateways do (they claim at zero).
 # Off by default: the generate call refuses an account that is short (1006 / 5000) without creating
 # a job, and the driver then claims and submits once more, so a job costs one round trip less.
 CREDIT_PRECHECK = False
 CREDIT_TIMEOUT = 20.0
+# What a job costs, in credits, as far as the driver can tell: the upstream never quotes a price
+# (its 1006 / 5000 answer only says "too few"). An image job (text-to-image, blend, multi-image; any
+# n) costs CREDIT_COST_IMAGE, a video CREDIT_COST_VIDEO_PER_SECOND per second. The image price is
+# the cheapest thing an account serves, so it decides an account's fate when a job is refused for
+# credits: a balance (after the daily claim) below it parks the account as exhausted until the next
+# claim; a balance at or above it only sends this job on to another account, and the account keeps
+# serving cheaper jobs. The video price only words the error. Raise them when the site's prices do.
+CREDIT_COST_IMAGE = 4
+CREDIT_COST_VIDEO_PER_SECOND = 2

@@ -15,7 +15,7 @@ from generation.drivers.base import CredentialsRejected, DeadlineExceeded, Drive
 
 from . import config
 from .client import JimengClient
-from .errors import insufficient_credits
+from .errors import credits_short, insufficient_credits
 
 logger = logging.getLogger(__name__)
 
@@ -87,10 +87,22 @@ def claim(client: JimengClient) -> Claim:
                  first=None if first is None else bool(first))
 
 
-def ensure_credits(client: JimengClient) -> tuple[Balance | None, Claim | None]:
-    """Before a job (CREDIT_PRECHECK): the balance, claiming the daily credits when it is zero.
+def image_cost() -> int:
+    """The price of an image job (CREDIT_COST_IMAGE): the cheapest thing an account serves, so an
+    account whose balance stays below it after the daily claim is out of credits."""
+    return max(1, _int(config.get("CREDIT_COST_IMAGE")))
 
-    QuotaExhausted when there is nothing to spend and nothing to claim; a balance endpoint that
+
+def video_cost(seconds) -> int:
+    """The estimated price of a video of `seconds` seconds (CREDIT_COST_VIDEO_PER_SECOND)."""
+    return max(1, _int(config.get("CREDIT_COST_VIDEO_PER_SECOND")) * max(1, _int(seconds)))
+
+
+def ensure_credits(client: JimengClient) -> tuple[Balance | None, Claim | None]:
+    """Before a job (CREDIT_PRECHECK): the balance, claiming the daily credits when it is below the
+    price of the cheapest job (an image).
+
+    QuotaExhausted when it is below that and there is nothing to claim; a balance endpoint that
     misbehaves in another way only skips the check (generation will tell).
     """
     try:
@@ -100,42 +112,103 @@ def ensure_credits(client: JimengClient) -> tuple[Balance | None, Claim | None]:
     except DriverError as err:
         logger.info("jimeng balance check skipped: %s", err.message)
         return None, None
-    if before.total > 0:
+    cheapest = image_cost()
+    if before.total >= cheapest:
         return before, None
-    got = claim_or_exhausted(client, "balance 0")
-    return Balance(gift=got.total if got.total is not None else got.received), got
+    got = claim_or_exhausted(client, f"balance {before.total}, below the {cheapest} credits of the cheapest "
+                                     "job (an image)")
+    return Balance(gift=got.total if got.total is not None else before.total + got.received), got
 
 
-def claim_or_exhausted(client: JimengClient, why: str) -> Claim:
-    """Claim today's free credits for an account that has too few: the Claim when it granted
-    some, else QuotaExhausted (the account is parked until the next daily claim)."""
-    got = None
+def _granted(got: Claim | None) -> bool:
+    return got is not None and (got.received > 0 or (got.total or 0) > 0)
+
+
+def _try_claim(client: JimengClient) -> Claim | None:
+    """Today's claim, or None when the upstream refused it in a way that is not the account's
+    death (anti-bot on the claim, a broken answer): logged, and the caller goes on without it."""
     try:
-        got = claim(client)
+        return claim(client)
     except (CredentialsRejected, DeadlineExceeded):
         raise
     except DriverError as err:
         logger.info("jimeng daily claim refused: %s", err.message)
-    if got is not None and (got.received > 0 or (got.total or 0) > 0):
+        return None
+
+
+def claim_or_exhausted(client: JimengClient, why: str) -> Claim:
+    """Claim today's free credits for an account that cannot pay for the cheapest job: the Claim
+    when it granted some, else QuotaExhausted (the account is parked until the next daily claim)."""
+    got = _try_claim(client)
+    if _granted(got):
         return got
-    raise insufficient_credits(f"{why} and the daily claim gave nothing", log=client.log)
+    raise insufficient_credits(f"{why}, and the daily claim gave nothing", log=client.log)
 
 
-def submit_paying(client: JimengClient, submit: Callable[[], T]) -> tuple[T, Claim | None]:
-    """Run `submit` (one generate call); when the upstream answers that the account is out of
+def submit_paying(client: JimengClient, submit: Callable[[], T], *, cost: int | None = None,
+                  what: str = "image", claimed: bool = False) -> tuple[T, Claim | None]:
+    """Run `submit` (one generate call); when the upstream answers that the account has too few
     credits, claim the daily credits and submit once more.
 
     The generate call checks the balance itself (1006 / 5000, §8) and a refused call creates no
     job, so this costs a job one round trip less than reading the balance first; only an account
-    that really is short pays the claim. Returns the submit's result and the claim, if one was made.
+    that really is short pays the claim. `cost` is the job's estimated price and `what` names it
+    (for the error); `claimed` says the daily claim was already made for this job (the precheck).
+    Returns the submit's result and the claim, if one was made.
+
+    Still refused: QuotaExhausted (the account is parked) when the balance is below the cheapest
+    job's price, or unknown while this job is no dearer than the cheapest; otherwise CreditsShort:
+    the job moves on to another account and this one keeps serving cheaper jobs.
     """
     try:
         return submit(), None
-    except QuotaExhausted:
-        if config.get("CREDIT_PRECHECK"):
-            raise  # the balance was read just before: a claim was already tried or not needed
-    got = claim_or_exhausted(client, "the generate call found too few credits")
-    return submit(), got
+    except QuotaExhausted as err:
+        refused = err
+    got = None
+    if not claimed:
+        got = _try_claim(client)
+        if _granted(got):
+            try:
+                return submit(), got
+            except QuotaExhausted as err:
+                refused = err
+    raise short_of_credits(client, refused, cost=image_cost() if cost is None else cost, what=what, got=got,
+                           claimed=claimed)
+
+
+def _balance_or_none(client: JimengClient) -> int | None:
+    try:
+        return balance(client).total
+    except (CredentialsRejected, DeadlineExceeded):
+        raise
+    except DriverError as err:
+        logger.info("jimeng balance unknown after a refusal for credits: %s", err.message)
+        return None
+
+
+def short_of_credits(client: JimengClient, refused: DriverError, *, cost: int, what: str, got: Claim | None,
+                     claimed: bool) -> QuotaExhausted:
+    """The error for a generate call refused for credits after the daily claim was tried: whether
+    the account is out of credits (parked) or only short for this job (the job fails over)."""
+    total = got.total if got is not None and got.total is not None else _balance_or_none(client)
+    ret = getattr(refused, "upstream_ret", None)
+    said = f"the generate call answered ret {ret}" if ret else "the generate call was refused for credits"
+    if claimed:
+        claim_note = "today's claim was made before the job"
+    elif _granted(got):
+        claim_note = f"after claiming {got.received} today"
+    else:
+        claim_note = "the daily claim gave nothing"
+    cheapest = image_cost()
+    if (total is not None and total >= cheapest) or (total is None and cost > cheapest):
+        return credits_short(balance=total, cost=cost, what=what, detail=f"{said}; {claim_note}", log=client.log)
+    if total is None:
+        detail = (f"balance unknown, and this {what} of about {cost} credits is no dearer than an image, the "
+                  f"cheapest job; {said}; {claim_note}")
+    else:
+        detail = (f"balance {total}, below the {cheapest} credits of an image, the cheapest job; this {what} "
+                  f"costs about {cost}; {said}; {claim_note}")
+    return insufficient_credits(detail, log=client.log)
 
 
 def session_alive(client: JimengClient) -> bool | None:

@@ -63,12 +63,14 @@ class JimengDriver:
         meta: dict = {"region": region, "model": req.model_id, "model_req_key": req.model_key,
                       "kind": "blend" if blend else "text2img", **images.params_summary(req)}
 
+        claimed_early = False
         if config.get("CREDIT_PRECHECK"):
             before, claimed = credits.ensure_credits(client)
             if before is not None:
                 meta["credits_before"] = before.total
             if claimed is not None:
                 meta["credits_claimed"] = claimed.received
+                claimed_early = True
 
         if blend:
             uploader = ImageUploader(client)
@@ -91,7 +93,10 @@ class JimengDriver:
             sent.update(id=new_id(), at=self.clock())
             return images.submit(client, build(sent["id"]))
 
-        record, claimed = credits.submit_paying(client, submit)
+        # Refused for credits even after the claim: the account is parked only when it cannot pay
+        # for an image, the cheapest job; otherwise the job alone moves on (errors.CreditsShort).
+        record, claimed = credits.submit_paying(client, submit, cost=credits.image_cost(), what="image job",
+                                                claimed=claimed_early)
         if claimed is not None:
             meta["credits_claimed"] = claimed.received
         submitted_at = sent["at"]
@@ -157,8 +162,9 @@ class JimengDriver:
         with self._client(task) as (client, region):
             req = videos.parse_request(task, region)
             frames = self._read_frames(task)
+            claimed_early = False
             if config.get("CREDIT_PRECHECK"):
-                credits.ensure_credits(client)
+                claimed_early = credits.ensure_credits(client)[1] is not None
             uris = []
             if frames:
                 uploader = ImageUploader(client)
@@ -170,7 +176,11 @@ class JimengDriver:
             try:
                 # A refused generate call creates nothing, so the retry after a claim may reuse
                 # the submit id the runner stored for crash recovery.
-                record, _claimed = credits.submit_paying(client, lambda: videos.submit(client, body))
+                # An account short for this video but able to pay for images is not parked: the
+                # video moves on to another account (errors.CreditsShort).
+                record, _claimed = credits.submit_paying(
+                    client, lambda: videos.submit(client, body), cost=credits.video_cost(req.seconds),
+                    what=f"{req.seconds} s video", claimed=claimed_early)
             except DriverError as err:
                 blocked = self._antibot(err, req, client)
                 if blocked is not None:

@@ -87,11 +87,39 @@ def retry_after(headers) -> float | None:
 
 
 def insufficient_credits(detail: str, *, log=None) -> QuotaExhausted:
+    """The account cannot pay for anything: parked (exhausted) until the next daily claim."""
     until = next_claim_time()
     return QuotaExhausted(
         f"The account is out of Jimeng credits ({detail}); it is parked until the daily claim at "
         f"{until.isoformat(timespec='minutes')}.",
         until=until, upstream_log=log,
+    )
+
+
+class CreditsShort(QuotaExhausted):
+    """Too few credits for this job, enough for cheaper ones (a video on an account that can still
+    pay for images): the job moves on to another account (failover, as for any QuotaExhausted) but
+    this account is not parked, since its account action is none (outcomes.apply_failure only
+    records the failure). The code stays quota_exhausted, so a job no account could pay for ends
+    with the quota error."""
+
+    account_action = None
+
+
+def credits_short(*, balance: int | None, cost: int, what: str, detail: str, log=None) -> CreditsShort:
+    """A job refused for credits on an account that can still pay for cheaper ones. `cost` is the
+    driver's estimate (CREDIT_COST_*): the upstream never quotes the price."""
+    if balance is None:
+        said = f"The Jimeng account's balance is unknown and too low for this {what} (about {cost} credits"
+    elif balance < cost:
+        said = f"The Jimeng account holds {balance} credits, fewer than this {what} costs (about {cost} credits"
+    else:
+        said = (f"The Jimeng account holds {balance} credits, yet Jimeng found too few for this {what} "
+                f"(estimated at {cost} credits; its real price may be higher")
+    return CreditsShort(
+        f"{said}; {detail}). The account stays in service for cheaper jobs; this job needs an account "
+        "with more credits.",
+        upstream_log=log,
     )
 
 
