@@ -44,18 +44,29 @@ class ModelDetailView(APIView):
 
 
 class HealthView(APIView):
-    """No authentication, and never a secret: names, states and counters only."""
+    """No authentication needed, and never a secret. Without a valid API key: the status and
+    counts only (per provider and state, and each account's load and cooldown, unnamed). With one
+    (`Authorization: Bearer <key>`): each account's name, state reason and last error as well.
+    A missing, wrong or disabled key gets the public answer, never a 401: monitors need no key."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
     def get(self, request):
         now = timezone.now()
+        detailed = _has_valid_key(request)
         accounts = list(Account.objects.order_by("provider", "name"))
         running = Generation.objects.filter(status="running").count()
         queued = Generation.objects.filter(status="queued").count()
         max_concurrent = Account.objects.exclude(state="disabled").aggregate(n=Sum("max_concurrency"))["n"] or 0
-        available = sum(1 for a in accounts if a.is_usable(now) and a.active_leases < a.max_concurrency)
+        available = {a.pk for a in accounts if a.is_usable(now) and a.active_leases < a.max_concurrency}
+        providers: dict[str, dict] = {}
+        for a in accounts:
+            entry = providers.setdefault(a.provider, {"total": 0, "available": 0, "states": {}})
+            entry["total"] += 1
+            entry["available"] += a.pk in available
+            state = a.effective_state(now)
+            entry["states"][state] = entry["states"].get(state, 0) + 1
         return Response({
             "status": "ok" if any(a.is_usable(now) for a in accounts) else "degraded",
             "concurrent_tasks": sum(a.active_leases for a in accounts),
@@ -63,25 +74,41 @@ class HealthView(APIView):
             "queued_tasks": queued,
             "running_tasks": running,
             "accounts_total": len(accounts),
-            "accounts_available": available,
-            "accounts": [
-                {
-                    "account_id": a.name,
-                    "id": a.pk,
-                    "provider": a.provider,
-                    "region": a.region or None,
-                    "state": a.effective_state(now),
-                    "state_reason": a.state_reason or None,
-                    "enabled": a.enabled,
-                    "active_tasks": a.active_leases,
-                    "max_concurrency": a.max_concurrency,
-                    "in_cooldown": a.cooldown_remaining(now) > 0,
-                    "cooldown_remaining": round(a.cooldown_remaining(now), 1),
-                    "probation": a.probation,
-                    "last_used_at": a.last_used_at,
-                    "last_error": a.last_error or None,
-                }
-                for a in accounts
-            ],
+            "accounts_available": len(available),
+            "providers": providers,
+            "accounts": [_account_health(a, now, detailed) for a in accounts],
             "queue": {"broker": "redis" if settings.REDIS_URL else "orm", "active_jobs": queued + running},
         })
+
+
+def _has_valid_key(request) -> bool:
+    from api.authentication import bearer_token, lookup
+
+    raw = bearer_token(request)
+    return bool(raw) and lookup(raw) is not None
+
+
+def _account_health(a: Account, now, detailed: bool) -> dict:
+    """One account's line: its load and state for anyone; who it is and what last went wrong
+    (which may name the upstream's answer) only for a caller with an API key."""
+    entry = {
+        "provider": a.provider,
+        "state": a.effective_state(now),
+        "enabled": a.enabled,
+        "active_tasks": a.active_leases,
+        "max_concurrency": a.max_concurrency,
+        "in_cooldown": a.cooldown_remaining(now) > 0,
+        "cooldown_remaining": round(a.cooldown_remaining(now), 1),
+    }
+    if detailed:
+        entry = {
+            "account_id": a.name,
+            "id": a.pk,
+            "region": a.region or None,
+            **entry,
+            "state_reason": a.state_reason or None,
+            "probation": a.probation,
+            "last_used_at": a.last_used_at,
+            "last_error": a.last_error or None,
+        }
+    return entry

@@ -7,6 +7,7 @@ import json
 import time
 
 from api.errors import ApiError
+from generation import outcomes
 from generation.media import signed_url
 from generation.responses import estimate_tokens
 from generation.waiting import JobSnapshot, JobState
@@ -38,9 +39,10 @@ def media_markdown(snap: JobSnapshot) -> str:
 
 
 def failure(snap: JobSnapshot) -> ApiError:
-    """The error a failed job gives a client, as generation.service.wait_for raises it."""
-    return ApiError(snap.error_status or 502, snap.error_message or "The generation failed.",
-                    code=snap.error_code or "upstream_error", param=snap.error_param or None)
+    """The error a failed job gives a stream's client: the envelope generation.service.wait_for
+    raises (same status, type, code and message). A stream's headers are already sent, so the
+    retry hint is not read (no database call on the event loop)."""
+    return outcomes.snapshot_error(snap, lookup=False)
 
 
 def progress_line(state: JobState, *, video: bool) -> str:

@@ -127,6 +127,7 @@ def _run(job: Generation, spec, lease) -> str:
     driver = get_driver(job.provider)
     deadline = job.deadline_at.timestamp()
     last_error: DriverError | None = None
+    failures: list[DriverError] = []  # every attempt's, to tell the client why the pool failed
 
     def start_attempt(account_id):
         # Inside the lease's transaction: an ended job takes no slot (spending an account on it
@@ -151,6 +152,7 @@ def _run(job: Generation, spec, lease) -> str:
         if error is None:
             return "succeeded"
         last_error = error
+        failures.append(error)
         if not error.failover or time.time() >= deadline:
             break
 
@@ -158,10 +160,9 @@ def _run(job: Generation, spec, lease) -> str:
         if time.time() >= deadline:
             last_error = DeadlineExceeded("No account became free before the job's deadline.")
         else:
-            last_error = DriverError(
-                f"No usable {job.provider} account can serve model {job.model!r} right now.",
-                code="no_available_account", status=503,
-            )
+            last_error = outcomes.no_account_failure(job.provider, job.model, spec.regions)
+    else:
+        last_error = outcomes.job_failure(job.provider, failures, last_error)
     _end(job, last_error)
     return "failed"
 
@@ -205,7 +206,7 @@ def _release(lease) -> None:
 
 
 def _after_failure(job: Generation, account: Account, err: DriverError, attempt: int) -> None:
-    outcomes.apply_failure(account, err)
+    outcomes.apply_failure(account, err, job.public_id)
     for artifact in err.artifacts:
         store_artifact(job, artifact, attempt=attempt, account_name=account.name)
     if err.upstream_log:

@@ -19,10 +19,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import leasing
+from accounts.models import AccountState
 from api.errors import ApiError
 from api.threads import run_sync
 from gateway import prepared
-from generation import jobs
+from generation import jobs, outcomes
 from generation.catalog import ModelSpec
 from generation.models import ACTIVE_STATUSES, Generation, JobStatus
 from generation.notify import job_finished
@@ -58,8 +59,15 @@ def _pool_load(spec: ModelSpec) -> tuple[int, int]:
         recovery = leasing.soonest_recovery(spec.provider, regions=spec.regions)
         if recovery is not None:
             wait = max(1.0, (recovery - timezone.now()).total_seconds())
+            states = outcomes.recovering_states(spec.provider, regions=spec.regions)
+            if states == {AccountState.EXHAUSTED}:
+                why = "is out of credits"
+            elif AccountState.EXHAUSTED in states:
+                why = "is cooling down or out of credits"
+            else:
+                why = "is cooling down"
             raise ApiError.rate_limited(
-                f"Every {spec.provider} account that can serve {spec.id} is cooling down; "
+                f"Every {spec.provider} account that can serve {spec.id} {why}; "
                 f"the first is back in {int(wait)} s.", wait)
         raise ApiError.server_error(
             f"No usable {spec.provider} account can serve model {spec.id}. Add or re-import an account.",
@@ -195,7 +203,17 @@ def client_wait_budget(request) -> float | None:
 
 async def wait_for(job, request, *, expire=None, since: int | None = None) -> JobSnapshot:
     """Hold the request until the job (a Generation or a VideoTask) ends; raise the envelope for
-    failures and timeouts. `since`: the watcher's `mark()` from before the job was admitted."""
+    failures and timeouts, carrying `x-gateway-job-id` as a success does, so an operator can find
+    the failed job from a client's log. `since`: the watcher's `mark()` from before the job was
+    admitted."""
+    try:
+        return await _wait_for(job, request, expire=expire, since=since)
+    except ApiError as error:
+        error.headers.setdefault("x-gateway-job-id", getattr(job, "public_id", None) or job.openai_id)
+        raise
+
+
+async def _wait_for(job, request, *, expire, since) -> JobSnapshot:
     expire = expire or expire_overdue
     budget = (job.deadline_at - timezone.now()).total_seconds()
     client_budget = client_wait_budget(request)
@@ -216,6 +234,9 @@ async def wait_for(job, request, *, expire=None, since: int | None = None) -> Jo
                                 "background and a retry of the same request joins it.",
                            code="timeout", type="server_error")
     if snap.status == JobStatus.FAILED:
-        raise ApiError(snap.error_status or 502, snap.error_message or "The generation failed.",
-                       code=snap.error_code or "upstream_error", param=snap.error_param or None)
+        # A pool that was rate-limited or out of credits: a 429 whose retry hint is read from the
+        # accounts (off the event loop); anything else straight from the stored error.
+        if outcomes.needs_recovery_time(snap.error_code):
+            raise await run_sync(outcomes.snapshot_error, snap)
+        raise outcomes.snapshot_error(snap, lookup=False)
     return snap

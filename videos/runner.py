@@ -67,6 +67,7 @@ def _run(task: VideoTask) -> str:
     deadline = task.deadline_at.timestamp()
     tried = list(task.tried_accounts)
     last_error: DriverError | None = None
+    failures: list[DriverError] = []  # every attempt's, to tell the client why the pool failed
 
     while True:
         pinned = [task.account_id] if task.upstream_id or task.submit_id else None
@@ -85,6 +86,7 @@ def _run(task: VideoTask) -> str:
         if error is None:
             return "succeeded"
         last_error = error
+        failures.append(error)
         if not error.failover or time.time() >= deadline:
             break
         # The upstream job failed or was refused on this account: the next account starts afresh.
@@ -98,8 +100,9 @@ def _run(task: VideoTask) -> str:
             last_error = DriverError("The account that started this video can no longer be used to finish it.",
                                      code="account_unavailable", status=502)
         else:
-            last_error = DriverError(f"No usable {task.provider} account can serve model {task.model!r}.",
-                                     code="no_available_account", status=503)
+            last_error = outcomes.no_account_failure(task.provider, task.model, spec.regions)
+    else:
+        last_error = outcomes.job_failure(task.provider, failures, last_error)
     task_states.end(task, last_error)
     return "failed"
 
@@ -125,7 +128,7 @@ def _attempt(task: VideoTask, spec, driver, lease, deadline: float, *, attempt: 
         ended.failover = False  # nothing left to do for this task, on any account
         return ended
     except DriverError as err:
-        outcomes.apply_failure(account, err)
+        outcomes.apply_failure(account, err, task.openai_id)
         if err.upstream_log:
             task.upstream_log = list(task.upstream_log) + [outcomes.log_entry(account, err, attempt)]
             VideoTask.objects.filter(pk=task.pk).update(upstream_log=task.upstream_log)
@@ -133,7 +136,7 @@ def _attempt(task: VideoTask, spec, driver, lease, deadline: float, *, attempt: 
     except Exception as exc:
         logger.exception("video driver %s crashed on task %s", task.provider, task.pk)
         err = UpstreamFailure(f"The {task.provider} driver failed: {redact(str(exc))}")
-        standing.record_failure(account.pk, err.message)
+        standing.record_failure(account.pk, outcomes.plain(err.message))
         return err
     store_video(task, video)
     if task_states.succeed(task):

@@ -22,6 +22,7 @@ from api.reads import read
 from api.threads import run_sync
 from generation.inputs import read_upload, read_url
 from generation.media import ranged_response, signed_url
+from generation.outcomes import client_error
 from generation.service import wait_for
 from generation.waiting import watcher
 from videos import service
@@ -115,7 +116,8 @@ def video_object(task: VideoTask) -> dict:
         expires = _epoch(task.completed_at) + int(settings.VIDEO_RETENTION_HOURS * 3600)
     error = None
     if task.status == JobStatus.FAILED:
-        error = {"code": task.error_code or "upstream_error", "message": task.error_message or "The video failed."}
+        shaped = client_error(task.error_code, task.error_status, task.error_message, lookup=False)
+        error = {"code": shaped.code, "message": shaped.message}
     return {
         "id": task.openai_id, "object": "video", "created_at": _epoch(task.created_at),
         "completed_at": _epoch(task.completed_at), "expires_at": expires,
@@ -131,9 +133,8 @@ def v2_object(task: VideoTask) -> dict:
         video = task.assets.filter(kind=VideoAsset.Kind.VIDEO).first()
         result = {"url": signed_url(video.file.name) if video else None, "last_frame_url": None}
     elif task.status == JobStatus.FAILED:
-        error = {"message": task.error_message or "The video failed.",
-                 "type": "server_error" if (task.error_status or 500) >= 500 else "invalid_request_error",
-                 "code": task.error_code or "upstream_error"}
+        shaped = client_error(task.error_code, task.error_status, task.error_message, lookup=False)
+        error = {"message": shaped.message, "type": shaped.type, "code": shaped.code}
     return {"id": task.task_id, "created": _epoch(task.created_at), "status": V2_STATUS[task.status],
             "model": task.requested_model or task.model, "progress": task.progress, "result": result,
             "error": error}
@@ -197,7 +198,8 @@ def _load_video(public_id: str, api_key_id: int) -> tuple[dict, bool] | None:
     # Only the columns the object shows: this runs for every poll of every client.
     task = (VideoTask.objects.filter(pk=pk, api_key_id=api_key_id)
             .only("id", "created_at", "completed_at", "requested_model", "model", "progress", "prompt",
-                  "remixed_from_id", "seconds", "size", "status", "error_code", "error_message").first())
+                  "remixed_from_id", "seconds", "size", "status", "error_code", "error_status",
+                  "error_message").first())
     return (video_object(task), task.status in ACTIVE_STATUSES) if task is not None else None
 
 

@@ -160,6 +160,14 @@ class UpstreamFailure(DriverError):
     failover = True
 
 
+class UpstreamUnavailable(UpstreamFailure):
+    """The upstream (or the account's proxy) could not be reached at all: refused, timed out,
+    name not found. The message says so in plain words; the exception's own text, with hosts,
+    ports and URLs, stays in the upstream log and the worker's log."""
+
+    code = "upstream_unavailable"
+
+
 class DeadlineExceeded(DriverError):
     status = 504
     code = "timeout"

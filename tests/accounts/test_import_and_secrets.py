@@ -112,7 +112,14 @@ def test_key_rotation_keeps_old_rows_readable(db, seed_dir, settings):
 def test_health_and_admin_show_no_secret(db, seed_dir, client, django_user_model):
     run_import(str(seed_dir))
     Account.objects.filter(name="account-a").update(last_error="upstream said sessionid=abc")
-    health = client.get("/v1/health")
+    public = client.get("/v1/health")
+    assert public.status_code == 200
+    assert public.json()["accounts_total"] == 3
+    assert "account-a" not in public.content.decode() and "upstream said" not in public.content.decode()
+    from api.models import ApiKey
+
+    _key, raw = ApiKey.issue("health")
+    health = client.get("/v1/health", HTTP_AUTHORIZATION=f"Bearer {raw}")  # names only for a key holder
     assert health.status_code == 200
     body = health.json()
     assert body["accounts_total"] == 3

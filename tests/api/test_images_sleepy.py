@@ -151,3 +151,11 @@ def test_a_result_link_of_this_gateway_is_taken_back_as_an_input(live_gateway, a
                              json={"model": "sleepy-image", "prompt": "x", "images": [url]})
         assert resp.status_code == 400 and resp.json()["error"]["param"] == "images[0]", resp.text
         assert says in resp.json()["error"]["message"]
+
+
+def test_a_failed_job_answers_with_its_id_as_a_success_does(live_gateway, api_key):
+    make_account("img-fid")
+    resp = requests.post(live_gateway.base_url + "/v1/images/generations", headers={"Authorization": f"Bearer {api_key}"},
+                         json={"model": "sleepy-image", "prompt": "fail:policy"})
+    assert resp.status_code == 400 and resp.json()["error"]["code"] == "content_policy_violation"
+    assert resp.headers["x-gateway-job-id"] == Generation.objects.get().public_id

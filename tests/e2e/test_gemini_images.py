@@ -82,9 +82,9 @@ def test_signed_out_account_expires_and_another_serves(sdk, fake_gemini):
 
 def test_usage_limit_takes_the_account_out_until_a_time(sdk, fake_gemini):
     account, _ = gemini_account("gm-limit")
-    with pytest.raises(openai.APIStatusError) as info:
+    with pytest.raises(openai.RateLimitError) as info:
         sdk.images.generate(model="gemini-image", prompt="one more [fail:usage_limit]")
-    assert info.value.status_code == 503
+    assert info.value.status_code == 429 and info.value.code == "insufficient_quota"
     account.refresh_from_db()
     assert account.state in ("cooling", "exhausted") and account.cooldown_remaining() > 0
 

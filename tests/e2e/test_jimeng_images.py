@@ -139,11 +139,13 @@ def test_compositions_by_url_and_by_upload(live_gateway, api_key, fake_jimeng):
 
 @pytest.mark.parametrize("marker,status,code,state", [
     ("login", 503, "account_expired", "expired"),
-    ("no_credits", 503, "quota_exhausted", "exhausted"),
-    ("antibot", 503, "upstream_rate_limited", "cooling"),
-    ("abnormal", 503, "upstream_rate_limited", "cooling"),
-    ("busy", 503, "upstream_rate_limited", "cooling"),
-    ("rate_limit", 503, "upstream_rate_limited", "cooling"),
+    # Refused for credits while the account still holds enough for an image: the job alone gives
+    # up on it, the account is not parked (an empty one is: test_out_of_credits_moves_to_another_account).
+    ("no_credits", 429, "insufficient_quota", "active"),
+    ("antibot", 429, "rate_limit_exceeded", "cooling"),
+    ("abnormal", 429, "rate_limit_exceeded", "cooling"),
+    ("busy", 429, "rate_limit_exceeded", "cooling"),
+    ("rate_limit", 429, "rate_limit_exceeded", "cooling"),
     ("content_policy", 400, "content_policy_violation", "active"),
     ("gen_failed", 502, "upstream_error", "active"),
     ("version", 502, "generation_blocked", "active"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import os
 import random
 import re
@@ -23,10 +24,12 @@ from urllib.parse import urlsplit
 
 import requests
 
-from gateway.redaction import redact_obj
-from generation.drivers.base import CredentialsRejected, DeadlineExceeded, UpstreamFailure
+from gateway.redaction import redact, redact_obj
+from generation.drivers.base import CredentialsRejected, DeadlineExceeded, UpstreamFailure, UpstreamUnavailable
 
 from . import config, errors
+
+logger = logging.getLogger(__name__)
 
 # Per-process browser identity (§2.2): a real browser keeps these for its lifetime, and sending a
 # new one per request would look like a new device each time.
@@ -43,6 +46,18 @@ SECRET_KEYS = frozenset({
 _URL_QUERY = re.compile(r"(https?://[^\s\"'\\?]+)\?[^\s\"'\\]*")
 _CREDENTIALS_IN_URL = re.compile(r"(?i)([a-z][a-z0-9+.-]*://)[^/@\s]+@")
 _NOT_SENT = re.compile(r"NewConnectionError|Failed to establish|Connection refused|Name or service")
+# What a transport failure was, in words a client may read (first match wins); the exception's
+# text (hosts, ports, URLs, reprs) goes only to the upstream log and the worker's log.
+_REASONS = (
+    (re.compile(r"(?i)connection refused|errno 111|actively refused"), "connection refused"),
+    (re.compile(r"(?i)name or service not known|nodename nor servname|getaddrinfo|name resolution|"
+                r"failed to resolve|no address associated"), "host name not found"),
+    (re.compile(r"(?i)ssl|certificate|tls"), "TLS handshake failed"),
+    (re.compile(r"(?i)connection reset|connection aborted|remotedisconnected|broken pipe|"
+                r"closed connection"), "connection closed"),
+    (re.compile(r"(?i)network is unreachable|no route to host|host is unreachable"), "network unreachable"),
+    (re.compile(r"(?i)tunnel connection failed|proxy authentication|\b407\b"), "the proxy refused the request"),
+)
 
 
 def sign(path: str, device_time: int, *, appvr: str | None = None, platform: str | None = None) -> str:
@@ -250,8 +265,11 @@ class JimengClient:
                 if attempt < attempts and (idempotent or _never_sent(exc)):
                     self._pause(delay)
                     continue
-                raise UpstreamFailure(f"Could not reach Jimeng ({path}): {entry['error']}.",
-                                      upstream_log=self.log) from None
+                # The detail (redacted, the proxy masked) is in the upstream log and the worker's
+                # log; the message is read by the client and shown in the account's last error.
+                logger.warning("Jimeng %s %s failed after %d attempt(s): %s", method, path, attempt,
+                               self._describe(exc))
+                raise UpstreamUnavailable(self._unreachable(exc), upstream_log=self.log) from None
             entry.update(status=response.status_code, ms=_ms(started))
             if not stream:
                 entry["response"] = _Unread(response)
@@ -299,11 +317,25 @@ class JimengClient:
         if seconds > 0:
             self.sleep(seconds)
 
+    def _unreachable(self, exc: Exception) -> str:
+        """"Could not reach Jimeng [through the account's proxy] (<reason>)." and nothing more."""
+        if self.proxy:
+            via = " through the account's proxy"
+        elif isinstance(exc, requests.exceptions.ProxyError):
+            via = " through the environment's proxy"
+        else:
+            via = ""
+        return f"Could not reach Jimeng{via} ({transport_reason(exc)})."
+
     def _describe(self, exc: Exception) -> str:
+        """The exception for the operator (the upstream log, the worker's log), cause included:
+        redacted, signed queries and proxy credentials scrubbed, the proxy URL masked."""
         text = f"{type(exc).__name__}: {exc}"
         if self.proxy:
             text = text.replace(self.proxy, "<proxy>")
-        return errors.quote(scrub_text(text))
+        text = redact(scrub_text(text)) or ""
+        limit = int(config.get("LOG_EXCERPT_CHARS"))
+        return text if len(text) <= limit else text[:limit] + "…"
 
     def close(self) -> None:
         self.session.close()
@@ -352,6 +384,19 @@ class _Unread:
 
 def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
+
+
+def transport_reason(exc: Exception) -> str:
+    """A transport failure in a few plain words: no host, port, URL or exception text."""
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "timed out"
+    text = f"{exc!r} {exc}"
+    for pattern, reason in _REASONS:
+        if pattern.search(text):
+            return reason
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return "the proxy failed"
+    return "connection failed"
 
 
 def _never_sent(exc: Exception) -> bool:
