@@ -47,7 +47,11 @@ def is_sdk_retry(request) -> bool:
 
 
 def find_existing(model, request, api_key, fp: str):
-    """The job this request should join, or None to start a new one."""
+    """The job this request should join, or None to start a new one.
+
+    A job that failed for a reason a retry can cure (429: the pool was cooling or out of
+    credits; 5xx: the upstream failed, the job timed out) is not joined: the SDK retries exactly
+    those, and joining would hand it the same failure again."""
     key = idempotency_key(request)
     now = timezone.now()
     if key:
@@ -57,9 +61,15 @@ def find_existing(model, request, api_key, fp: str):
         if existing is not None and existing.request_fingerprint != fp:
             raise ApiError(422, "This Idempotency-Key was already used with different parameters.",
                            code="idempotency_key_reused", param="Idempotency-Key")
-        return existing
+        return None if existing is not None and _retry_may_cure(existing) else existing
     if is_sdk_retry(request):
-        return (model.objects.filter(api_key=api_key, request_fingerprint=fp,
-                                     created_at__gte=now - timedelta(seconds=settings.RETRY_JOIN_SECONDS))
-                .order_by("-created_at").first())
+        existing = (model.objects.filter(api_key=api_key, request_fingerprint=fp,
+                                         created_at__gte=now - timedelta(seconds=settings.RETRY_JOIN_SECONDS))
+                    .order_by("-created_at").first())
+        return None if existing is not None and _retry_may_cure(existing) else existing
     return None
+
+
+def _retry_may_cure(job) -> bool:
+    return job.status == "failed" and (job.error_status is None or job.error_status == 429
+                                       or job.error_status >= 500)

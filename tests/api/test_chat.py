@@ -365,3 +365,16 @@ def test_pings_keep_a_quiet_stream_alive(pinging_gateway, api_key):
     assert len(pings) >= 3
     assert max(b - a for a, b in zip([lines[0][0]] + pings, pings)) < 1.5  # no long silence
     assert lines[-1][1] == "data: [DONE]"
+
+
+def test_sdk_retry_of_a_job_that_failed_for_a_curable_reason_starts_a_new_one(live_gateway, api_key):
+    make_account("chat-r", max_concurrency=2)
+    url, retry = live_gateway.base_url + "/v1/images/generations", {**auth(api_key), "x-stainless-retry-count": "1"}
+    crashed = {"model": "sleepy-image", "prompt": "fail:crash"}
+    assert requests.post(url, headers=auth(api_key), json=crashed).status_code >= 500
+    assert requests.post(url, headers=retry, json=crashed).status_code >= 500
+    assert Generation.objects.count() == 2  # the retry ran again: a crash may not repeat
+    refused = {"model": "sleepy-image", "prompt": "fail:policy"}
+    assert requests.post(url, headers=auth(api_key), json=refused).status_code == 400
+    assert requests.post(url, headers=retry, json=refused).status_code == 400
+    assert Generation.objects.count() == 3  # a refusal would be the same again: the retry joined it
