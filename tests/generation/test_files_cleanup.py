@@ -71,7 +71,7 @@ def gone(paths) -> bool:
 
 
 def test_admin_bulk_delete_removes_job_files(admin_client, media):
-    (job, paths), (other, kept) = make_job(), make_job()
+    (job, paths), (_other, kept) = make_job(), make_job()
     assert all(path.exists() for path in paths)
     response = admin_client.post("/admin/generation/generation/",
                                  {"action": "delete_selected", "_selected_action": [str(job.pk)], "post": "yes"})
@@ -90,7 +90,7 @@ def test_admin_single_delete_removes_job_files(admin_client, media):
 
 
 def test_admin_bulk_delete_removes_video_files(admin_client, media):
-    (task, paths), (other, kept) = make_video(), make_video()
+    (task, paths), (_other, kept) = make_video(), make_video()
     response = admin_client.post("/admin/videos/videotask/",
                                  {"action": "delete_selected", "_selected_action": [str(task.pk)], "post": "yes"})
     assert response.status_code == 302
