@@ -18,18 +18,13 @@ import pytest
 from django.utils import timezone as dj_timezone
 
 from accounts.cookies import parse_credentials
-from fakes.jimeng.server import FakeJimeng
+from tests.support.jimeng_fake import FAST_POLLING, point_driver_at, serve
 from generation.drivers.base import DriverTask, QuotaExhausted
 from generation.drivers.jimeng import errors
 from generation.drivers.jimeng.driver import JimengDriver
 
 FAST = {
-    "POLL_FIRST_DELAY": 0.02,
-    "POLL_MIN_INTERVAL": 0.02,
-    "POLL_BASE_INTERVAL": 0.05,
-    "POLL_MAX_INTERVAL": 0.2,
-    "POLL_DEADLINE_RESERVE": 0.2,
-    "HTTP_RETRY_DELAY": 0.02,
+    **FAST_POLLING,
     "VIDEO_FIND_GRACE": 0.3,
     "VIDEO_FIND_INTERVAL": 0.05,
 }
@@ -38,18 +33,12 @@ QUICK = "[delay:0.05]"
 
 @pytest.fixture(scope="module")
 def fake():
-    server = FakeJimeng(delay_seconds=0.2).start()
-    yield server
-    server.stop()
+    yield from serve(0.2)
 
 
 @pytest.fixture(autouse=True)
 def upstream(fake, settings):
-    settings.JIMENG_UPSTREAM_URL = fake.url
-    settings.JIMENG_OVERRIDES = dict(FAST)
-    fake.clear_failures()
-    yield fake
-    fake.clear_failures()
+    yield from point_driver_at(fake, settings, FAST)
 
 
 def new_session(fake, *, credits: int, claimed_today: bool = True) -> str:

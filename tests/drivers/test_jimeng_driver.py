@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from accounts.cookies import parse_credentials
-from fakes.jimeng.server import FakeJimeng
+from tests.support.jimeng_fake import FAST_POLLING, point_driver_at, serve
 from generation.drivers.base import (
     ContentPolicy,
     CredentialsRejected,
@@ -37,32 +37,18 @@ from generation.drivers.jimeng.client import JimengClient, sign
 from generation.drivers.jimeng.driver import JimengDriver
 from generation.drivers.jimeng.upload import ImageUploader, crc32_hex
 
-FAST = {
-    "POLL_FIRST_DELAY": 0.02,
-    "POLL_MIN_INTERVAL": 0.02,
-    "POLL_BASE_INTERVAL": 0.05,
-    "POLL_MAX_INTERVAL": 0.2,
-    "POLL_DEADLINE_RESERVE": 0.2,
-    "POLL_MISSING_GRACE": 0.6,
-    "HTTP_RETRY_DELAY": 0.02,
-}
+FAST = {**FAST_POLLING, "POLL_MISSING_GRACE": 0.6}
 QUICK = "[delay:0.05]"
 
 
 @pytest.fixture(scope="module")
 def fake():
-    server = FakeJimeng(delay_seconds=0.3).start()
-    yield server
-    server.stop()
+    yield from serve(0.3)
 
 
 @pytest.fixture(autouse=True)
 def upstream(fake, settings):
-    settings.JIMENG_UPSTREAM_URL = fake.url
-    settings.JIMENG_OVERRIDES = dict(FAST)
-    fake.clear_failures()
-    yield fake
-    fake.clear_failures()
+    yield from point_driver_at(fake, settings, FAST)
 
 
 def new_sid() -> str:

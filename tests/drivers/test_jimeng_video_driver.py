@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from accounts.cookies import parse_credentials
-from fakes.jimeng.server import FakeJimeng
+from tests.support.jimeng_fake import point_driver_at, serve
 from generation.catalog import VIDEO_GENERATE
 from generation.drivers.base import (
     ContentPolicy,
@@ -46,18 +46,12 @@ HQ_16_9, PREVIEW_16_9 = (256, 144), (128, 72)   # the fake's stand-in frame size
 
 @pytest.fixture(scope="module")
 def fake():
-    server = FakeJimeng(delay_seconds=0.3).start()
-    yield server
-    server.stop()
+    yield from serve(0.3)
 
 
 @pytest.fixture(autouse=True)
 def upstream(fake, settings):
-    settings.JIMENG_UPSTREAM_URL = fake.url
-    settings.JIMENG_OVERRIDES = dict(FAST)
-    fake.clear_failures()
-    yield fake
-    fake.clear_failures()
+    yield from point_driver_at(fake, settings, FAST)
     fake.configure(video_absent_fraction=0.1, poll_interval_seconds=None)
 
 
