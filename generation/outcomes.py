@@ -32,8 +32,6 @@ NO_QUOTA = "insufficient_quota"
 EXPIRED = "account_expired"
 # Rows stored before the codes above were the client's: read as their successors.
 LEGACY_CODES = {"upstream_rate_limited": RATE_LIMITED, "quota_exhausted": NO_QUOTA}
-# Beyond this many seconds to the soonest recovery, the SDK is told not to retry by itself.
-RETRY_HORIZON_SECONDS = 120.0
 
 # Hosts, ports, URLs and exception reprs have no place in what a client or /v1/health reads;
 # the full detail is in the job's upstream log and the worker's log.
@@ -135,15 +133,17 @@ def _account_reason(err: DriverError) -> str | None:
     return err.account_action if err.account_action in ACCOUNT_ACTIONS else None
 
 
-def job_failure(provider: str, attempts: list[DriverError], last: DriverError) -> DriverError:
-    """The error a failed job keeps for its client: `last` (what ended it) in the client's terms.
+def job_failure(provider: str, attempts: list[DriverError]) -> DriverError:
+    """The error a failed job keeps for its client: the last attempt's (what ended it) in the
+    client's terms.
 
     When an account-level failure ended it, the attempts' failures together decide: a
     rate-limited account comes back soonest, so any rate limit makes it a 429 to retry; else
     credits (429 `insufficient_quota`); else every account was signed out (503)."""
+    last = attempts[-1]
     if _account_reason(last) is None:
         return DriverError(plain(last.message), code=last.code, status=last.status, param=last.param)
-    reasons = {_account_reason(err) for err in attempts} | {_account_reason(last)}
+    reasons = {_account_reason(err) for err in attempts}
     if "cooldown" in reasons:
         return _rate_limited(provider)
     if "exhaust" in reasons:
@@ -183,19 +183,23 @@ def needs_recovery_time(code: str | None) -> bool:
     return client_code(code) in (RATE_LIMITED, NO_QUOTA)
 
 
-def recovery_seconds(model: str) -> float | None:
-    """Seconds until the first cooling or exhausted account of the model's pool is back (at
-    least 1), or None when none is out for a known time. Reads the database."""
+def recovery_seconds(provider: str, regions=None) -> float | None:
+    """Seconds until the first cooling or exhausted account of this pool is back (at least 1),
+    or None when none is out for a known time. Reads the database."""
     from accounts import leasing
-    from generation import catalog
 
-    spec = catalog.resolve(model)
-    if spec is None:
-        return None
-    when = leasing.soonest_recovery(spec.provider, regions=spec.regions)
+    when = leasing.soonest_recovery(provider, regions=regions)
     if when is None:
         return None
     return max(1.0, (when - timezone.now()).total_seconds())
+
+
+def model_recovery_seconds(model: str) -> float | None:
+    """`recovery_seconds` of the pool serving `model` (None for a model no longer configured)."""
+    from generation import catalog
+
+    spec = catalog.resolve(model)
+    return None if spec is None else recovery_seconds(spec.provider, spec.regions)
 
 
 def client_error(code: str | None, status: int | None, message: str | None, *, param: str | None = None,
@@ -207,7 +211,7 @@ def client_error(code: str | None, status: int | None, message: str | None, *, p
     code = client_code(code)
     message = message or "The generation failed."
     if code in (RATE_LIMITED, NO_QUOTA):
-        wait = recovery_seconds(model) if lookup and model else None
+        wait = model_recovery_seconds(model) if lookup and model else None
         if code == RATE_LIMITED:
             return ApiError.rate_limited(message, wait if wait is not None else 1.0)
         if wait is not None:

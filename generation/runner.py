@@ -126,8 +126,7 @@ def _run(job: Generation, spec, lease) -> str:
         return "failed"
     driver = get_driver(job.provider)
     deadline = job.deadline_at.timestamp()
-    last_error: DriverError | None = None
-    failures: list[DriverError] = []  # every attempt's, to tell the client why the pool failed
+    failures: list[DriverError] = []  # every attempt's: together they tell the client why the pool failed
 
     def start_attempt(account_id):
         # Inside the lease's transaction: an ended job takes no slot (spending an account on it
@@ -151,19 +150,17 @@ def _run(job: Generation, spec, lease) -> str:
         lease = None
         if error is None:
             return "succeeded"
-        last_error = error
         failures.append(error)
         if not error.failover or time.time() >= deadline:
             break
 
-    if last_error is None:
-        if time.time() >= deadline:
-            last_error = DeadlineExceeded("No account became free before the job's deadline.")
-        else:
-            last_error = outcomes.no_account_failure(job.provider, job.model, spec.regions)
+    if failures:
+        ended = outcomes.job_failure(job.provider, failures)
+    elif time.time() >= deadline:
+        ended = DeadlineExceeded("No account became free before the job's deadline.")
     else:
-        last_error = outcomes.job_failure(job.provider, failures, last_error)
-    _end(job, last_error)
+        ended = outcomes.no_account_failure(job.provider, job.model, spec.regions)
+    _end(job, ended)
     return "failed"
 
 

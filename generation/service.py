@@ -56,9 +56,8 @@ def _pool_load(spec: ModelSpec) -> tuple[int, int]:
         return memo[key]
     capacity, _used = leasing.pool_capacity(spec.provider, regions=spec.regions)
     if capacity == 0:
-        recovery = leasing.soonest_recovery(spec.provider, regions=spec.regions)
-        if recovery is not None:
-            wait = max(1.0, (recovery - timezone.now()).total_seconds())
+        wait = outcomes.recovery_seconds(spec.provider, spec.regions)
+        if wait is not None:
             states = outcomes.recovering_states(spec.provider, regions=spec.regions)
             if states == {AccountState.EXHAUSTED}:
                 why = "is out of credits"

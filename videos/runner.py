@@ -66,8 +66,7 @@ def _run(task: VideoTask) -> str:
     driver = get_driver(task.provider)
     deadline = task.deadline_at.timestamp()
     tried = list(task.tried_accounts)
-    last_error: DriverError | None = None
-    failures: list[DriverError] = []  # every attempt's, to tell the client why the pool failed
+    failures: list[DriverError] = []  # every attempt's: together they tell the client why the pool failed
 
     while True:
         pinned = [task.account_id] if task.upstream_id or task.submit_id else None
@@ -85,7 +84,6 @@ def _run(task: VideoTask) -> str:
             leasing.release(lease.token)
         if error is None:
             return "succeeded"
-        last_error = error
         failures.append(error)
         if not error.failover or time.time() >= deadline:
             break
@@ -93,17 +91,16 @@ def _run(task: VideoTask) -> str:
         VideoTask.objects.filter(pk=task.pk).update(submit_id="", upstream_id="", progress=0)
         task.submit_id = task.upstream_id = ""
 
-    if last_error is None:
-        if time.time() >= deadline:
-            last_error = DeadlineExceeded("The video did not finish before its deadline.")
-        elif task.upstream_id:
-            last_error = DriverError("The account that started this video can no longer be used to finish it.",
-                                     code="account_unavailable", status=502)
-        else:
-            last_error = outcomes.no_account_failure(task.provider, task.model, spec.regions)
+    if failures:
+        ended = outcomes.job_failure(task.provider, failures)
+    elif time.time() >= deadline:
+        ended = DeadlineExceeded("The video did not finish before its deadline.")
+    elif task.upstream_id:
+        ended = DriverError("The account that started this video can no longer be used to finish it.",
+                            code="account_unavailable", status=502)
     else:
-        last_error = outcomes.job_failure(task.provider, failures, last_error)
-    task_states.end(task, last_error)
+        ended = outcomes.no_account_failure(task.provider, task.model, spec.regions)
+    task_states.end(task, ended)
     return "failed"
 
 

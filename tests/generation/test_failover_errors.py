@@ -158,14 +158,14 @@ def test_health_names_accounts_and_their_errors_only_for_a_key_holder(live_gatew
 
 def test_the_pool_s_failures_decide_the_client_s_error(db):
     limited, broke, expired = RateLimited("busy"), QuotaExhausted("broke"), CredentialsRejected("signed out")
-    assert outcomes.job_failure("jimeng", [expired, limited], limited).code == "rate_limit_exceeded"
-    assert outcomes.job_failure("jimeng", [limited, expired], expired).status == 429  # one is back soon
-    assert outcomes.job_failure("jimeng", [expired, broke], broke).code == "insufficient_quota"
-    gone = outcomes.job_failure("jimeng", [expired, expired], expired)
+    assert outcomes.job_failure("jimeng", [expired, limited]).code == "rate_limit_exceeded"
+    assert outcomes.job_failure("jimeng", [limited, expired]).status == 429  # one is back soon
+    assert outcomes.job_failure("jimeng", [expired, broke]).code == "insufficient_quota"
+    gone = outcomes.job_failure("jimeng", [expired, expired])
     assert (gone.status, gone.code) == (503, "account_expired") and "re-import" in gone.message
     down = UpstreamFailure("Could not reach X: HTTPConnectionPool(host='10.0.0.1', port=3128): refused "
                            "url: http://10.0.0.1:8742/mweb/v1/generate", code="upstream_unavailable")
-    kept = outcomes.job_failure("jimeng", [limited, down], down)
+    kept = outcomes.job_failure("jimeng", [limited, down])
     assert (kept.status, kept.code) == (502, "upstream_unavailable")
     assert "3128" not in kept.message and "10.0.0.1" not in kept.message and "HTTPConnectionPool" not in kept.message
 

@@ -267,8 +267,7 @@ class JimengClient:
                     continue
                 # The detail (redacted, the proxy masked) is in the upstream log and the worker's
                 # log; the message is read by the client and shown in the account's last error.
-                logger.warning("Jimeng %s %s failed after %d attempt(s): %s", method, path, attempt,
-                               self._describe(exc))
+                logger.warning("Jimeng %s %s failed after %d attempt(s): %s", method, path, attempt, entry["error"])
                 raise UpstreamUnavailable(self._unreachable(exc), upstream_log=self.log) from None
             entry.update(status=response.status_code, ms=_ms(started))
             if not stream:
