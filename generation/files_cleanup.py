@@ -3,9 +3,9 @@
 Whatever deletes a `Generation` or a `VideoTask` (the admin, a queryset's `delete()`, the cleanup
 schedule, the videos API), its folders (`jobs/<id>/` or `videos/<id>/`, and
 `inputs/<id>/`) are removed by the `post_delete` receivers connected in the models modules, in a
-`transaction.on_commit` callback: a rolled-back delete keeps its files. Removal is idempotent and
-quiet about what is already gone (cleanup and the videos API delete the files they know first),
-and never follows a name or a symlink out of MEDIA_ROOT.
+`transaction.on_commit` callback: a rolled-back delete keeps its files. Callers only delete rows.
+Removal is idempotent and quiet about what is already gone, and never follows a name or a
+symlink out of MEDIA_ROOT.
 """
 
 from __future__ import annotations

@@ -74,14 +74,7 @@ def cleanup(hours: float | None = None, *, dry_run: bool = False) -> dict:
     counts.update(video_housekeeping.cleanup(cutoff, dry_run=dry_run))
     if dry_run:
         return counts
-    from django.core.files.storage import default_storage
-
-    for record in list(files) + list(artifacts):
-        record.file.delete(save=False)
-    for job in old_jobs.only("inputs"):
-        for name in job.inputs:
-            default_storage.delete(name)
-    old_jobs.delete()
+    old_jobs.delete()  # their files go once the delete commits (generation.files_cleanup)
     _prune_queue_history(cutoff)
     logger.info("cleanup older than %s h: %s", hours, counts)
     return counts

@@ -6,14 +6,12 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.db.models import Q
 from django.utils import timezone
 
 from accounts import leasing
 from videos import service, tasks
 from videos.models import JobStatus, VideoTask, WebhookDelivery
-from videos.storage import delete_files
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +52,6 @@ def cleanup(cutoff, *, dry_run: bool = False) -> dict:
     counts = {"videos": old.count()}
     if dry_run:
         return counts
-    for task in old:
-        delete_files(task)
-        for name in task.inputs:
-            default_storage.delete(name)
-    old.delete()
+    old.delete()  # their files go once the delete commits (generation.files_cleanup)
     WebhookDelivery.objects.filter(created_at__lt=cutoff).exclude(status=WebhookDelivery.Status.PENDING).delete()
     return counts

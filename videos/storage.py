@@ -10,7 +10,6 @@ from django.core.files.base import ContentFile
 from PIL import Image
 
 from generation.drivers.base import OutputFile
-from generation.files_cleanup import remove_after_commit
 from videos.models import VideoAsset, VideoTask
 
 logger = logging.getLogger(__name__)
@@ -58,8 +57,3 @@ def store_video(task: VideoTask, video: OutputFile) -> None:
         task.size = f"{width}x{height}"
 
 
-def delete_files(task: VideoTask) -> None:
-    """The task's asset rows now, their files once that commits: a rolled-back delete keeps them."""
-    names = [asset.file.name for asset in task.assets.all()]
-    task.assets.all().delete()
-    remove_after_commit(names)

@@ -12,7 +12,6 @@ import time
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import transaction
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -28,7 +27,6 @@ from generation.waiting import watcher
 from videos import service
 from videos.fields import MAX_FRAMES, int_field, ratio_resolution, text_field
 from videos.models import ACTIVE_STATUSES, JobStatus, VideoAsset, VideoTask, parse_public_id
-from videos.storage import delete_files
 
 OPENAI_STATUS = {JobStatus.QUEUED: "queued", JobStatus.RUNNING: "in_progress", JobStatus.SUCCEEDED: "completed",
                  JobStatus.FAILED: "failed"}
@@ -225,11 +223,7 @@ class VideoDetailView(AsyncAPIView):
             raise ApiError(409, "Only completed or failed videos can be deleted; this one is still running.",
                            code="video_in_progress", param="video_id")
         public_id = task.openai_id
-        with transaction.atomic():
-            delete_files(task)
-            for name in task.inputs:
-                default_storage.delete(name)
-            task.delete()
+        task.delete()  # its assets cascade; their files go once that commits (generation.files_cleanup)
         return Response({"id": public_id, "object": "video.deleted", "deleted": True})
 
 
