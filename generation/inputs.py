@@ -85,10 +85,13 @@ def _read_own_file(url: str, param: str) -> bytes | None:
     except PermissionError:
         raise ApiError.invalid(f"{param}: this gateway's link has expired.", param=param,
                                code="invalid_image_url") from None
-    if name is None or not default_storage.exists(name):
+    if name is None:
         return None
-    with default_storage.open(name, "rb") as handle:
-        return handle.read(settings.MAX_UPLOAD_BYTES + 1)
+    try:
+        with default_storage.open(name, "rb") as handle:
+            return handle.read(settings.MAX_UPLOAD_BYTES + 1)
+    except FileNotFoundError:  # cleaned up since: the URL is fetched as any other, and refused
+        return None
 
 
 def read_url(url: str, param: str) -> tuple[bytes, str]:

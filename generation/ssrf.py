@@ -25,6 +25,10 @@ class UnsafeURL(ValueError):
     """The URL is refused or could not be fetched; the message is safe to show the client."""
 
 
+class UnresolvedHost(UnsafeURL):
+    """The URL's host has no address (here, now): not a refusal of the URL itself."""
+
+
 def _allowed_override(host: str, port: int) -> bool:
     allowed = set(settings.SSRF_ALLOWED_HOSTS)
     return host in allowed or f"{host}:{port}" in allowed
@@ -42,10 +46,10 @@ def _resolve(host: str, port: int) -> str:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror:
-        raise UnsafeURL(f"the host {host!r} could not be resolved") from None
+        raise UnresolvedHost(f"the host {host!r} could not be resolved") from None
     addresses = [info[4][0] for info in infos]
     if not addresses:
-        raise UnsafeURL(f"the host {host!r} could not be resolved")
+        raise UnresolvedHost(f"the host {host!r} could not be resolved")
     if not _allowed_override(host, port):
         for ip in addresses:  # every answer must be public, not just the first
             _check_address(ip)

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from api.models import ApiKey
 from generation import catalog
-from generation.ssrf import UnsafeURL, check_public
+from generation.ssrf import UnresolvedHost, UnsafeURL, check_public
 
 
 class Command(BaseCommand):
@@ -49,9 +49,8 @@ class Command(BaseCommand):
     def check_webhook(self, url: str) -> None:
         try:
             check_public(url)
+        except UnresolvedHost as exc:  # maybe only from here: say so, keep it
+            self.stderr.write(f"Warning: webhook URL: {exc}; deliveries will fail until it resolves.")
         except UnsafeURL as exc:
-            if "could not be resolved" in str(exc):  # maybe only from here: say so, keep it
-                self.stderr.write(f"Warning: webhook URL: {exc}; deliveries will fail until it resolves.")
-                return
             raise CommandError(f"Webhook URL refused: {exc}. Deliveries only go to public addresses; "
                                "add its host to SSRF_ALLOWED_HOSTS to allow a private one.") from None
