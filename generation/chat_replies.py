@@ -3,18 +3,17 @@ markdown and the progress lines (gateway-anchors.md §C for the wire the SDK par
 
 from __future__ import annotations
 
-import json
 import time
 
 from api.errors import ApiError
 from generation import outcomes
+from generation.event_streams import error_frame, frame
 from generation.media import signed_url
 from generation.responses import estimate_tokens
 from generation.waiting import JobSnapshot, JobState
 
 # Video progress is reported in steps, so a long video adds ten lines to the chat, not a hundred.
 PROGRESS_STEP = 10
-PING = b": ping\n\n"
 DONE = b"data: [DONE]\n\n"
 
 
@@ -80,10 +79,6 @@ def completion(job, model: str, prompt: str, content: str) -> dict:
     }
 
 
-def sse(payload: dict) -> bytes:
-    return b"data: " + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
-
-
 class ChunkWriter:
     """`chat.completion.chunk` frames of one stream: same id, created and model on each."""
 
@@ -100,7 +95,7 @@ class ChunkWriter:
         if self.include_usage:
             payload["usage"] = None  # as OpenAI does: null on every chunk but the usage chunk
         payload.update(extra)
-        return sse(payload)
+        return frame(payload)
 
     def role(self) -> bytes:
         return self._frame([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
@@ -117,5 +112,4 @@ class ChunkWriter:
 
     @staticmethod
     def error(error: ApiError) -> bytes:
-        # A data object with a top-level `error` key: the SDK raises APIError mid-stream.
-        return sse(error.body())
+        return error_frame(error)

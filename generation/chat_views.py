@@ -9,19 +9,17 @@ connection however long the job runs.
 from __future__ import annotations
 
 import logging
-import time
 from contextlib import aclosing
 
 from django.conf import settings
 from django.http import StreamingHttpResponse
-from django.utils import timezone
 from rest_framework.response import Response
 
 from api.asyncview import AsyncAPIView
 from api.errors import ApiError
 from api.threads import run_sync
-from generation import chat
-from generation.chat_replies import DONE, PING, ChunkWriter, completion, failure, media_markdown, progress_line
+from generation import chat, event_streams
+from generation.chat_replies import DONE, ChunkWriter, completion, failure, media_markdown, progress_line
 from generation.service import wait_for
 from generation.waiting import JobSnapshot, watcher
 
@@ -44,11 +42,7 @@ class ChatCompletionsView(AsyncAPIView):
 
 
 def event_stream(turn: chat.ChatTurn, job) -> StreamingHttpResponse:
-    # An async iterator: under ASGI Django would read a sync one whole before sending anything.
-    response = StreamingHttpResponse(frames(turn, job), content_type="text/event-stream; charset=utf-8")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"  # nginx would otherwise hold the progress back
-    return response
+    return event_streams.response(frames(turn, job))
 
 
 async def frames(turn: chat.ChatTurn, job):
@@ -58,7 +52,7 @@ async def frames(turn: chat.ChatTurn, job):
     try:
         snap = None
         # aclosing: when the client leaves, the inner generator's watch is closed at once.
-        async with aclosing(_progress(turn, job, writer)) as items:
+        async with aclosing(event_streams.follow(job, turn.expire, _describer(turn, writer))) as items:
             async for item in items:
                 if isinstance(item, JobSnapshot):
                     snap = item
@@ -82,38 +76,16 @@ async def frames(turn: chat.ChatTurn, job):
     yield DONE
 
 
-async def _progress(turn: chat.ChatTurn, job, writer: ChunkWriter):
-    """Frames to send while the job runs (progress lines and pings), then its end snapshot.
-
-    The stream is not bound by the client's read timeout (pings keep it reading), only by the
-    job's deadline; past it the job is ended here, and its failure arrives as the snapshot."""
-    ping_every = settings.STREAM_PING_SECONDS
-    deadline = time.monotonic() + (job.deadline_at - timezone.now()).total_seconds()
-    overdue = False
-    last_sent = time.monotonic()
+def _describer(turn: chat.ChatTurn, writer: ChunkWriter):
+    """A progress line when the job's state changes what the client should read."""
     last_line = None
-    with watcher().watch(job.holder) as feed:
-        while True:
-            now = time.monotonic()
-            if now >= deadline:
-                if overdue:
-                    raise ApiError(504, "The generation is still running after its deadline; it continues in the "
-                                        "background and a retry of the same request joins it.",
-                                   code="timeout", type="server_error")
-                await run_sync(turn.expire, job.pk)
-                overdue, deadline = True, now + max(2.0, 5 * settings.WAIT_POLL_SECONDS)
-                continue
-            item = await feed.next(min(deadline, last_sent + ping_every) - now)
-            if isinstance(item, JobSnapshot):
-                yield item
-                return
-            if item is None:
-                if time.monotonic() - last_sent >= ping_every:
-                    yield PING
-                    last_sent = time.monotonic()
-                continue
-            line = progress_line(item, video=turn.is_video)
-            if line != last_line:
-                last_line = line
-                yield writer.text(line + "\n")
-                last_sent = time.monotonic()
+
+    def describe(state) -> bytes | None:
+        nonlocal last_line
+        line = progress_line(state, video=turn.is_video)
+        if line == last_line:
+            return None
+        last_line = line
+        return writer.text(line + "\n")
+
+    return describe
