@@ -8,6 +8,7 @@ import io
 from django.core.files.base import ContentFile
 from PIL import Image
 
+from generation import formats
 from generation.drivers.base import Artifact, OutputFile
 from generation.models import FailureArtifact, GeneratedFile, Generation
 
@@ -25,7 +26,12 @@ def _image_size(data: bytes) -> tuple[int | None, int | None]:
 
 def write_output(job: Generation, output: OutputFile, index: int) -> GeneratedFile:
     """The file written to storage, its row not yet saved: the runner inserts the rows in the
-    transaction that ends the job, so a job is never seen ended without its files."""
+    transaction that ends the job, so a job is never seen ended without its files. An image is
+    first re-encoded in the format the job asked for, if it came in another."""
+    fmt, compression = formats.wanted(job.params)
+    if output.kind == "image" and formats.needs_conversion(output.mime, fmt, compression):
+        data, mime = formats.convert(output.data, fmt, compression)
+        output = OutputFile(data=data, mime=mime, width=output.width, height=output.height, kind=output.kind)
     width, height = output.width, output.height
     if output.kind in ("image", "thumbnail") and (width is None or height is None):
         width, height = _image_size(output.data)
