@@ -43,7 +43,8 @@ class ImageRequestSerializer(RequestSerializer):
     quality = serializers.CharField(required=False, allow_blank=True)
     style = serializers.CharField(required=False, allow_blank=True)
     background = serializers.CharField(required=False, allow_blank=True)
-    output_format = serializers.ChoiceField(choices=("png", "jpeg", "webp", "gif", "svg"), required=False)
+    # Honoured: the worker re-encodes a result that came in another format (generation.formats).
+    output_format = serializers.ChoiceField(choices=("png", "jpeg", "webp"), required=False)
     output_compression = serializers.IntegerField(required=False, min_value=0, max_value=100)
     moderation = serializers.CharField(required=False, allow_blank=True)
     user = serializers.CharField(required=False, allow_blank=True)
@@ -65,12 +66,6 @@ class ImageRequestSerializer(RequestSerializer):
             raise serializers.ValidationError("must not be empty")
         return value
 
-    def validate(self, attrs):
-        if attrs.get("stream"):
-            raise serializers.ValidationError({"stream": "streaming image responses are not supported; "
-                                                         "omit stream or set it to false"})
-        return attrs
-
     def job_params(self) -> dict:
         """What the driver receives: plain, explicit, no OpenAI-only knobs."""
         data = self.validated_data
@@ -87,7 +82,7 @@ class ImageRequestSerializer(RequestSerializer):
         }
         if size is not None:
             params["requested_size"] = f"{size[0]}x{size[1]}"
-        for optional in ("negative_prompt", "sample_strength", "seed"):
+        for optional in ("negative_prompt", "sample_strength", "seed", "output_format", "output_compression"):
             if data.get(optional) not in (None, ""):
                 params[optional] = data[optional]
         return params
@@ -96,3 +91,10 @@ class ImageRequestSerializer(RequestSerializer):
 class CompositionRequestSerializer(ImageRequestSerializer):
     images = serializers.ListField(child=serializers.CharField(max_length=20 * 1024 * 1024), required=False,
                                    max_length=MAX_INPUT_IMAGES)
+
+    def validate(self, attrs):
+        if attrs.get("stream"):
+            # OpenAI has no compositions endpoint, so no event names for one to stream.
+            raise serializers.ValidationError({"stream": "compositions are not streamed; use /v1/images/edits "
+                                                         "with stream, or omit stream"})
+        return attrs

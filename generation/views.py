@@ -17,6 +17,7 @@ from api.asyncview import AsyncAPIView
 from api.errors import ApiError
 from api.threads import run_sync
 from generation import catalog
+from generation.image_streams import image_stream
 from generation.inputs import read_upload, read_url
 from generation.models import Generation, JobKind
 from generation.responses import images_response
@@ -54,6 +55,7 @@ class ImageJobView(AsyncAPIView):
     kind = JobKind.GENERATE
     capability = catalog.IMAGE_GENERATE
     takes_inputs = False  # edits and compositions read images (uploads, URLs) in `prepare`
+    stream_event = "image_generation"  # the prefix of the events of `stream: true`
 
     async def post(self, request):
         if watcher().held >= settings.MAX_HELD_REQUESTS:
@@ -65,6 +67,8 @@ class ImageJobView(AsyncAPIView):
         else:
             prepared = await run_sync(self.prepare, request)
         job = await admitted(self.start, request, prepared, batch=not prepared["inputs"])
+        if prepared["stream"]:
+            return image_stream(job, self.stream_event)
         snap = await wait_for(job, request, since=since)
         shape = partial(images_response, snap, response_format=prepared["response_format"],
                         input_images=len(prepared["inputs"]))
@@ -95,6 +99,7 @@ class ImageJobView(AsyncAPIView):
         params = serializer.job_params()
         return {"spec": spec, "kind": kind, "params": params, "inputs": inputs,
                 "response_format": serializer.validated_data["response_format"],
+                "stream": serializer.validated_data["stream"],
                 "fingerprint": idempotency.fingerprint(request.user, request.path, {"model": spec.id, **params},
                                                        [data for data, _ext in inputs])}
 
@@ -131,6 +136,7 @@ class ImageEditsView(ImageJobView):
     kind = JobKind.EDIT
     capability = catalog.IMAGE_EDIT
     takes_inputs = True
+    stream_event = "image_edit"
 
     def read_inputs(self, request, serializer):
         files = uploaded_files(request, "image", "image[]")

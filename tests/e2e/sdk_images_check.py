@@ -2,7 +2,8 @@
 
     python tests/e2e/sdk_images_check.py BASE_URL API_KEY MODEL [EXPECTED_MAJOR]
 
-generate (url, then b64_json) → edit with raw bytes → typed errors (400 with param, 401, 404).
+generate (url, then b64_json, then as PNG, then streamed) → edit with raw bytes, then streamed →
+typed errors (400 with param, 401, 404).
 Prints one JSON line and exits 0; on any failure prints why and exits 1.
 """
 
@@ -41,8 +42,16 @@ def run(base_url: str, api_key: str, model: str, expected_major: str | None) -> 
         check(fetched.read(8) != b"", "the result URL serves nothing")
     resp = client.images.generate(model=model, prompt="again", response_format="b64_json")
     check(len(base64.b64decode(resp.data[0].b64_json)) > 100, "b64_json is empty")
+    resp = client.images.generate(model=model, prompt="as png", output_format="png", response_format="b64_json")
+    check(resp.output_format == "png" and base64.b64decode(resp.data[0].b64_json).startswith(b"\x89PNG"),
+          f"output_format png answered {resp.output_format!r}")
+    events = list(client.images.generate(model=model, prompt="streamed", stream=True))
+    check([event.type for event in events] == ["image_generation.completed"], f"stream sent {events!r}")
+    check(len(base64.b64decode(events[0].b64_json)) > 100, "the streamed image is empty")
     resp = client.images.edit(model=model, prompt="edit it", image=png())
     check(len(resp.data) == 1, "edit answered no image")
+    events = list(client.images.edit(model=model, prompt="edit streamed", image=png(), stream=True))
+    check([event.type for event in events] == ["image_edit.completed"], f"edit stream sent {events!r}")
     try:
         client.images.generate(model=model, prompt="x", n=9)
         raise AssertionError("n=9 was accepted")
