@@ -185,6 +185,10 @@ class Stack:
 
     def start(self, *, fakes=("jimeng",)) -> "Stack":
         self.manage("migrate", "--noinput")
+        if os.environ.get("BENCH_DATABASE_URL"):
+            # A shared database outlives the stack: each stack starts empty, as a SQLite one in its
+            # own directory does (the earlier stack's rows are encrypted with its own keys).
+            self.manage("flush", "--noinput")
         if "jimeng" in fakes:
             self.spawn("fake_jimeng", [PY, "manage.py", "fake_jimeng", "--port", str(self.jimeng_port),
                                        "--delay-seconds", str(self.fake_delay), "--initial-credits", "10000000",
