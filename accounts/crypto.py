@@ -39,10 +39,46 @@ def decrypt_text(token: str, *, what: str = "a stored secret") -> str:
     try:
         return fernet().decrypt(token.encode()).decode()
     except InvalidToken:
-        raise DecryptionError(
-            f"Cannot decrypt {what}: none of COOKIE_ENCRYPTION_KEYS matches. Restore the key it was "
-            "written with (keep old keys after the new one in the list) or re-import the credentials."
-        ) from None
+        raise _cannot_decrypt(what) from None
+
+
+def _cannot_decrypt(what: str) -> DecryptionError:
+    return DecryptionError(
+        f"Cannot decrypt {what}: none of COOKIE_ENCRYPTION_KEYS matches. Restore the key it was "
+        "written with (keep old keys after the new one in the list) or re-import the credentials."
+    )
+
+
+class Unreadable:
+    """A stored secret that none of COOKIE_ENCRYPTION_KEYS decrypts (a key was lost or changed).
+
+    Its row still loads, so one such value does not take down the admin's lists, /v1/health, or
+    authentication with the API key it belongs to; whatever needs the value calls `reveal`, which
+    raises the DecryptionError naming the field. Saving the row writes the token back unchanged:
+    restoring the old key later makes it readable again."""
+
+    __slots__ = ("token", "what")
+
+    def __init__(self, token: str, what: str):
+        self.token, self.what = token, what
+
+    def __bool__(self) -> bool:
+        return True  # a value is stored
+
+    def __repr__(self) -> str:
+        return f"<unreadable {self.what}>"
+
+    __str__ = __repr__
+
+    def error(self) -> DecryptionError:
+        return _cannot_decrypt(self.what)
+
+
+def reveal(value):
+    """The decrypted value, or the DecryptionError if it could not be decrypted."""
+    if isinstance(value, Unreadable):
+        raise value.error()
+    return value
 
 
 def rotate_text(token: str) -> str:
@@ -55,7 +91,15 @@ class EncryptedJSONField(models.TextField):
     def from_db_value(self, value, expression, connection):
         if value is None or value == "":
             return None
-        return json.loads(decrypt_text(value, what=f"{self.model.__name__}.{self.name}"))
+        text = self._decrypt(value)
+        return text if isinstance(text, Unreadable) else json.loads(text)
+
+    def _decrypt(self, value: str) -> str | Unreadable:
+        what = f"{self.model.__name__}.{self.name}"
+        try:
+            return decrypt_text(value, what=what)
+        except DecryptionError:
+            return Unreadable(value, what)
 
     def to_python(self, value):
         return value
@@ -63,6 +107,8 @@ class EncryptedJSONField(models.TextField):
     def get_prep_value(self, value):
         if value is None:
             return None
+        if isinstance(value, Unreadable):
+            return value.token
         return encrypt_text(json.dumps(value, separators=(",", ":")))
 
     def value_to_string(self, obj):
@@ -76,9 +122,11 @@ class EncryptedTextField(EncryptedJSONField):
     def from_db_value(self, value, expression, connection):
         if value is None or value == "":
             return ""
-        return decrypt_text(value, what=f"{self.model.__name__}.{self.name}")
+        return self._decrypt(value)
 
     def get_prep_value(self, value):
         if not value:
             return ""
+        if isinstance(value, Unreadable):
+            return value.token
         return encrypt_text(value)

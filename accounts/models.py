@@ -5,7 +5,7 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
-from accounts.crypto import EncryptedJSONField, EncryptedTextField
+from accounts.crypto import EncryptedJSONField, EncryptedTextField, reveal
 
 
 class Provider(models.TextChoices):
@@ -86,7 +86,11 @@ class Account(models.Model):
 
         if not self.credentials:
             return None
-        return Credentials.from_json(self.credentials)
+        return Credentials.from_json(reveal(self.credentials))
+
+    def get_proxy(self) -> str:
+        """The proxy URL ("" for none); raises DecryptionError if it cannot be decrypted."""
+        return reveal(self.proxy)
 
     # --- state as a user sees it ------------------------------------------------------------
     @property

@@ -18,10 +18,12 @@ from django.db import close_old_connections, connections
 from django.db.models import F
 
 from accounts import leasing, standing
+from accounts.crypto import DecryptionError
 from accounts.models import Account
 from generation import catalog, outcomes
 from generation.drivers import get_driver
-from generation.drivers.base import DeadlineExceeded, DriverError, DriverTask, UpstreamFailure
+from generation.drivers.base import (CredentialsUnreadable, DeadlineExceeded, DriverError, DriverTask,
+                                     UpstreamFailure)
 from generation.heartbeats import Heartbeat
 from gateway.redaction import redact, redact_obj
 from videos import tasks as task_states
@@ -105,18 +107,22 @@ def _run(task: VideoTask) -> str:
 
 
 def _driver_task(task: VideoTask, spec, account: Account, deadline: float) -> DriverTask:
+    try:
+        credentials, proxy = account.get_credentials(), account.get_proxy()
+    except DecryptionError as exc:
+        raise CredentialsUnreadable.of(exc) from None
     return DriverTask(
         job_id=str(task.pk), kind="video", model=task.model, upstream_model=spec.upstream,
         params={**task.params, "prompt": task.prompt}, inputs=[Path(default_storage.path(n)) for n in task.inputs],
-        credentials=account.get_credentials(), proxy=account.proxy, region=account.region, deadline=deadline,
+        credentials=credentials, proxy=proxy, region=account.region, deadline=deadline,
         account_name=account.name,
     )
 
 
 def _attempt(task: VideoTask, spec, driver, lease, deadline: float, *, attempt: int) -> DriverError | None:
     account = Account.objects.get(pk=lease.account_id)
-    dtask = _driver_task(task, spec, account, deadline)
     try:
+        dtask = _driver_task(task, spec, account, deadline)
         upstream_id = _ensure_submitted(task, driver, dtask, account, attempt)
         _poll_until_done(task, driver, dtask, upstream_id, deadline)
         video = driver.download_video(dtask, upstream_id)

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 from standardwebhooks.webhooks import Webhook
 
+from accounts.crypto import DecryptionError, reveal
 from generation.queueing import sender
 from generation.ssrf import UnsafeURL, post_public
 from videos.models import VideoTask, WebhookDelivery
@@ -80,13 +81,15 @@ def deliver(delivery_id: int) -> str:
     if not won:
         return "skipped"
     delivery = WebhookDelivery.objects.get(pk=delivery_id)
-    error, status = "", None
+    error, status, permanent = "", None, False
     try:
         status = post_public(delivery.url, delivery.payload.encode(),
-                             signed_headers(delivery.event_id, delivery.payload, delivery.secret),
+                             signed_headers(delivery.event_id, delivery.payload, reveal(delivery.secret)),
                              timeout=DELIVERY_TIMEOUT)
     except UnsafeURL as exc:
         error = str(exc)
+    except DecryptionError as exc:  # no retry can sign it: the operator must restore the key
+        error, permanent = str(exc), True
     if status is not None and 200 <= status < 300:
         WebhookDelivery.objects.filter(pk=delivery_id).update(status=WebhookDelivery.Status.DELIVERED,
                                                               delivered_at=timezone.now(), last_status_code=status,
@@ -94,7 +97,7 @@ def deliver(delivery_id: int) -> str:
         return "delivered"
     delay = min(FIRST_RETRY_SECONDS * 2 ** (delivery.attempts - 1), MAX_RETRY_SECONDS)
     next_at = timezone.now() + timedelta(seconds=delay)
-    gave_up = next_at > delivery.give_up_at
+    gave_up = permanent or next_at > delivery.give_up_at
     WebhookDelivery.objects.filter(pk=delivery_id).update(
         status=WebhookDelivery.Status.FAILED if gave_up else WebhookDelivery.Status.PENDING,
         next_attempt_at=next_at, last_status_code=status, last_error=error or f"HTTP {status}")

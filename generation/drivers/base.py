@@ -112,6 +112,16 @@ class CredentialsRejected(DriverError):
     account_action = "expire"
 
 
+class CredentialsUnreadable(CredentialsRejected):
+    """The account's stored credentials (or proxy) cannot be decrypted with COOKIE_ENCRYPTION_KEYS:
+    no upstream call is made; the account is set aside as a signed-out one is, with the reason for
+    the operator, and the job moves on."""
+
+    @classmethod
+    def of(cls, exc: Exception) -> "CredentialsUnreadable":
+        return cls(str(exc))
+
+
 class RateLimited(DriverError):
     """Rate limit, anti-bot challenge, system busy: cool the account down and move on."""
 

@@ -89,13 +89,14 @@ def test_raw_row_holds_no_cookie_value(db, seed_dir):
         assert secret not in rows
 
 
-def test_wrong_key_fails_loudly(db, seed_dir, settings):
+def test_wrong_key_fails_loudly_where_the_secret_is_used(db, seed_dir, settings):
     run_import(str(seed_dir))
     from cryptography.fernet import Fernet
 
     settings.COOKIE_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    account = Account.objects.get(name="account-a")  # the row loads (tests/accounts/test_unreadable_secrets.py)
     with pytest.raises(DecryptionError) as info:
-        Account.objects.get(name="account-a")
+        account.get_credentials()
     assert "COOKIE_ENCRYPTION_KEYS" in str(info.value)
 
 

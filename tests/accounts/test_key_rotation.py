@@ -15,7 +15,7 @@ from django.db import connection
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from accounts.crypto import DecryptionError, EncryptedJSONField
+from accounts.crypto import DecryptionError, EncryptedJSONField, reveal
 from accounts.management.commands.rotate_cookie_keys import encrypted_fields
 from accounts.models import Account
 from api import authentication
@@ -120,7 +120,7 @@ def test_without_rotation_the_new_key_alone_fails(old_rows, settings):
     """The failure the command prevents: the old rows need the old key."""
     settings.COOKIE_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     with pytest.raises(DecryptionError, match="ApiKey.webhook_secret"):
-        ApiKey.objects.get(pk=old_rows["key"].pk)
+        reveal(ApiKey.objects.get(pk=old_rows["key"].pk).webhook_secret)
 
 
 def test_undecryptable_row_is_named_left_untouched_and_the_rest_rotated(old_rows, settings):

@@ -258,6 +258,7 @@ def claim_all() -> list[dict]:
     An account parked as out of credits goes back to active when the claim gave it some. Failures
     are reported per account and never stop the loop. Returns one summary dict per account.
     """
+    from accounts.crypto import DecryptionError
     from accounts.models import Account, AccountState
 
     accounts = list(Account.objects.filter(provider="jimeng", credentials__isnull=False)
@@ -271,10 +272,14 @@ def claim_all() -> list[dict]:
             if creds is None or not creds.sessionid():
                 entry["error"] = "no sessionid"
                 continue
-            got = claim_daily(creds, proxy=account.proxy, region=account.region or creds.region)
+            got = claim_daily(creds, proxy=account.get_proxy(), region=account.region or creds.region)
         except DriverError as err:
             entry["error"] = f"{err.code}: {err.message}"
             logger.info("jimeng daily claim for %s failed: %s", account.name, entry["error"])
+            continue
+        except DecryptionError as exc:
+            entry["error"] = str(exc)
+            logger.warning("jimeng daily claim for %s skipped: %s", account.name, exc)
             continue
         except Exception as exc:  # one broken account must not cost the others their claim
             entry["error"] = f"{type(exc).__name__}"
