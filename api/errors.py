@@ -81,7 +81,8 @@ class ApiError(Exception):
         return cls(status, message, code=code, type="server_error")
 
 
-def _first_validation_error(detail, prefix: str = "") -> tuple[str | None, str]:
+def _first_validation_error(detail, prefix: str = "") -> tuple[str | None, object]:
+    """The first error's param and message (a DRF ErrorDetail, whose `code` says what kind)."""
     if isinstance(detail, dict):
         for field, value in detail.items():
             name = field if field != "non_field_errors" else None
@@ -89,7 +90,7 @@ def _first_validation_error(detail, prefix: str = "") -> tuple[str | None, str]:
             return param or (prefix or name), message
     if isinstance(detail, list) and detail:
         return _first_validation_error(detail[0], prefix)
-    return (prefix or None), str(detail)
+    return (prefix or None), detail
 
 
 def _path(prefix: str, name) -> str:
@@ -106,7 +107,9 @@ def as_api_error(exc: BaseException) -> ApiError | None:
         return exc
     if isinstance(exc, drf.ValidationError):
         param, message = _first_validation_error(exc.detail)
-        return ApiError.invalid(f"{param}: {message}" if param else message, param=param)
+        code = "missing_required_parameter" if getattr(message, "code", None) == "required" else "invalid_value"
+        message = str(message)
+        return ApiError.invalid(f"{param}: {message}" if param else message, param=param, code=code)
     if isinstance(exc, (drf.NotAuthenticated, drf.AuthenticationFailed)):
         return ApiError.unauthorized(
             "You didn't provide an API key. Send it as 'Authorization: Bearer <API key>'."

@@ -12,6 +12,8 @@ import io
 import re
 import warnings
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from PIL import Image
 
@@ -116,5 +118,10 @@ def read_url(url: str, param: str) -> tuple[bytes, str]:
     try:
         data = fetch_public(url, max_bytes=settings.MAX_UPLOAD_BYTES, timeout=settings.URL_FETCH_TIMEOUT)
     except UnsafeURL as exc:
+        if urlsplit(url).path.startswith(settings.MEDIA_URL):
+            # Most likely one of our own links, altered or cleaned up: say that, not "non-public".
+            raise ApiError.invalid(f"{param}: not a valid link to a file of this gateway (the link was altered "
+                                   "or the file has been cleaned up).", param=param,
+                                   code="invalid_image_url") from None
         raise ApiError.invalid(f"{param}: {exc}", param=param, code="invalid_image_url") from None
     return data, check_image(data, param)

@@ -5,11 +5,33 @@ from __future__ import annotations
 
 import copy
 
+from django.http import QueryDict
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 
 from generation.sizing import DEFAULT_RATIO, DEFAULT_RESOLUTION, RATIOS, RESOLUTIONS, nearest_ratio, nearest_resolution, parse_size
 
 MAX_INPUT_IMAGES = 10
+
+
+def _json_type(field) -> tuple[type | tuple, str] | None:
+    if isinstance(field, serializers.BooleanField):
+        return bool, "a boolean (true or false)"
+    if isinstance(field, serializers.IntegerField):
+        return int, "an integer"
+    if isinstance(field, serializers.FloatField):
+        return (int, float), "a number"
+    if isinstance(field, (serializers.CharField, serializers.ChoiceField)):
+        return str, "a string"
+    if isinstance(field, serializers.ListField):
+        return list, "an array"
+    return None
+
+
+def _is_json_type(value, expected) -> bool:
+    if isinstance(value, bool) and expected is not bool:
+        return False  # JSON true is not the number 1
+    return isinstance(value, expected)
 
 
 class RequestSerializer(serializers.Serializer):
@@ -21,6 +43,29 @@ class RequestSerializer(serializers.Serializer):
     besides what `bind` sets, so a shallow copy per instance is enough; a field holding another
     field (a list's child) or a nested serializer is still deep-copied.
     """
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and not isinstance(data, QueryDict):
+            data = self._as_json(data)
+        return super().to_internal_value(data)
+
+    def _as_json(self, data: dict) -> dict:
+        """A JSON body's fields as OpenAI reads them: `null` means "not given" (the SDK's types
+        allow it), and a value of the wrong JSON type is refused rather than coerced (DRF would
+        read `"prompt": 123` as the text "123" and `"stream": "yes"` as true). Form fields are
+        all text, so a multipart body is left to the fields' own parsing."""
+        fields = self._declared_fields
+        errors = {}
+        for name, value in data.items():
+            field = fields.get(name)
+            if field is None or value is None:
+                continue
+            expected = _json_type(field)
+            if expected is not None and not _is_json_type(value, expected[0]):
+                errors[name] = [ErrorDetail(f"must be {expected[1]}.", code="invalid")]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return {name: value for name, value in data.items() if value is not None or name not in fields}
 
     def get_fields(self):
         return {name: copy.deepcopy(field) if hasattr(field, "child") or hasattr(field, "fields") else copy.copy(field)
@@ -85,6 +130,8 @@ class ImageRequestSerializer(RequestSerializer):
         for optional in ("negative_prompt", "sample_strength", "seed", "output_format", "output_compression"):
             if data.get(optional) not in (None, ""):
                 params[optional] = data[optional]
+        if params.get("seed") == -1:  # the seeds' "random seed": the upstream picks one, as with none
+            del params["seed"]
         return params
 
 

@@ -10,7 +10,7 @@ RESOLUTIONS = ("1k", "2k", "4k")
 DEFAULT_RATIO = "1:1"
 DEFAULT_RESOLUTION = "2k"
 
-SIZE_RE = re.compile(r"^\s*(\d{2,5})\s*[xX×]\s*(\d{2,5})\s*$")
+SIZE_RE = re.compile(r"^\s*(\d{1,6})\s*[xX×]\s*(\d{1,6})\s*$")
 
 
 def _ratio_value(ratio: str) -> float:
@@ -24,10 +24,10 @@ def parse_size(size: str) -> tuple[int, int] | None:
         return None
     match = SIZE_RE.match(size)
     if not match:
-        raise ValueError("size must be 'WIDTHxHEIGHT' (for example 1024x1024) or 'auto'")
+        raise ValueError("must be 'WIDTHxHEIGHT' (for example 1024x1024) or 'auto'")
     width, height = int(match.group(1)), int(match.group(2))
     if not (16 <= width <= 8192 and 16 <= height <= 8192):
-        raise ValueError("size must be between 16 and 8192 pixels on each side")
+        raise ValueError(f"{width}x{height} is out of range: each side must be 16 to 8192 pixels")
     return width, height
 
 

@@ -43,6 +43,11 @@ def resolve_model(request, requested: str | None, capability: str) -> catalog.Mo
     return spec
 
 
+def indexed(name: str, index: int, count: int) -> str:
+    """The param naming one of several uploaded files, as a JSON list's item is named."""
+    return name if count == 1 else f"{name}[{index}]"
+
+
 def uploaded_files(request, *names: str) -> list:
     files = []
     for name in names:
@@ -145,7 +150,7 @@ class ImageEditsView(ImageJobView):
                                    param="image", code="missing_required_parameter")
         if len(files) > MAX_INPUT_IMAGES:
             raise ApiError.invalid(f"image: at most {MAX_INPUT_IMAGES} images.", param="image")
-        return [read_upload(f, "image") for f in files]
+        return [read_upload(f, indexed("image", i, len(files))) for i, f in enumerate(files)]
 
 
 class ImageCompositionsView(ImageJobView):
@@ -176,7 +181,7 @@ class ImageCompositionsView(ImageJobView):
         if count > MAX_INPUT_IMAGES:
             raise ApiError.invalid(f"images: at most {MAX_INPUT_IMAGES} images.", param="images")
         if files:
-            return [read_upload(f, "images") for f in files]
+            return [read_upload(f, indexed("images", i, len(files))) for i, f in enumerate(files)]
         return [read_url(url, f"images[{i}]") for i, url in enumerate(urls)]
 
     def decorate(self, body, prepared):

@@ -142,7 +142,7 @@ def test_a_result_link_of_this_gateway_is_taken_back_as_an_input(live_gateway, a
     assert job.kind == "compose" and len(job.inputs) == 1
     stored = Generation.objects.order_by("created_at").first().files.get(kind="image").file.read()
     assert (settings.MEDIA_ROOT / job.inputs[0]).read_bytes() == stored
-    for url, says in ((live_gateway.base_url + "/files/not-a-token", "non-public"),
+    for url, says in ((live_gateway.base_url + "/files/not-a-token", "not a valid link to a file of this gateway"),
                       (live_gateway.base_url + link, "port is not a number"),
                       (signed_url("jobs/nothing.png", ttl=1), "expired")):
         if says == "expired":
