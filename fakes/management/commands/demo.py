@@ -6,6 +6,7 @@ Everything runs locally and offline; the data lives in its own GATEWAY_VAR_DIR (
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -46,6 +47,17 @@ def fake_jimeng_command(manage: str, port: int, delay_seconds: float) -> list[st
             "--initial-credits", str(DEMO_JIMENG_CREDITS)]
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the fakes' servers bind: a closed connection lingering in TIME_WAIT is no obstacle.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 class Command(BaseCommand):
     help = "Run the gateway against the bundled fake upstreams with demo accounts (offline)."
 
@@ -61,11 +73,15 @@ class Command(BaseCommand):
             "gemini": (gemini_port, [sys.executable, manage, "fake_gemini", "--port", str(gemini_port),
                                      "--delay-seconds", str(delay_seconds)]),
         }
+        for name, (port, _cmd) in fakes.items():
+            if not _port_free(port):
+                raise SystemExit(f"port {port} for the fake {name} upstream is in use (another demo?); set "
+                                 f"FAKE_{name.upper()}_PORT (or --{name}-port) to a free port")
         children = [subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL)
                     for _port, cmd in fakes.values()]
         try:
-            for name, (port, _cmd) in fakes.items():
-                self._wait_for(f"http://127.0.0.1:{port}/_fake/state", name)
+            for (name, (port, _cmd)), child in zip(fakes.items(), children):
+                self._wait_for(f"http://127.0.0.1:{port}/_fake/state", name, child, port)
             os.environ["JIMENG_UPSTREAM_URL"] = f"http://127.0.0.1:{jimeng_port}"
             os.environ["GEMINI_UPSTREAM_URL"] = f"http://127.0.0.1:{gemini_port}"
             # Added to the user's own (a local webhook receiver, say), not in their place.
@@ -92,15 +108,21 @@ class Command(BaseCommand):
             for child in children:
                 child.wait(timeout=10)
 
-    def _wait_for(self, url: str, name: str) -> None:
+    def _wait_for(self, url: str, name: str, child: subprocess.Popen, port: int) -> None:
+        hint = (f"the fake {name} upstream could not start on port {port}; set FAKE_{name.upper()}_PORT "
+                "(or --{name}-port) to a free port")
         for _ in range(100):
+            # A fake that exited (its port taken) must not let another program on that port pass
+            # for it: it is asked only while our own child runs.
+            if child.poll() is not None:
+                raise SystemExit(hint)
             try:
-                if requests.get(url, timeout=1).ok:
+                if requests.get(url, timeout=1).ok and child.poll() is None:
                     return
             except requests.RequestException:
                 pass
             time.sleep(0.1)
-        raise SystemExit(f"the fake {name} upstream did not start ({url})")
+        raise SystemExit(hint)
 
     def _accounts(self) -> None:
         for name, provider, text in demo_accounts():
