@@ -19,12 +19,10 @@ from django.core.files.storage import default_storage
 from django.db import close_old_connections, transaction
 
 from accounts import leasing
-from accounts.crypto import DecryptionError
 from accounts.models import Account
 from generation import catalog, jobs, outcomes
 from generation.drivers import get_driver
-from generation.drivers.base import (CredentialsUnreadable, DeadlineExceeded, DriverError, DriverTask,
-                                     UpstreamFailure)
+from generation.drivers.base import DeadlineExceeded, DriverError, DriverTask, UpstreamFailure, account_secrets
 from generation.heartbeats import Heartbeat
 from generation.models import Generation
 from generation.notify import job_finished
@@ -174,18 +172,13 @@ def _attempt(job: Generation, spec, driver, lease, *, deadline: float) -> Driver
         account = _account(lease.account_id)
         attempt = len(job.tried_accounts)
         try:
-            credentials, proxy = account.get_credentials(), account.get_proxy()
-        except DecryptionError as exc:
-            err = CredentialsUnreadable.of(exc)
-            _after_failure(job, account, err, attempt)
-            return err
-        task = DriverTask(
-            job_id=str(job.pk), kind=job.kind, model=job.model, upstream_model=spec.upstream,
-            params=dict(job.params), inputs=[Path(default_storage.path(name)) for name in job.inputs],
-            credentials=credentials, proxy=proxy, region=account.region,
-            deadline=deadline, account_name=account.name,
-        )
-        try:
+            credentials, proxy = account_secrets(account)
+            task = DriverTask(
+                job_id=str(job.pk), kind=job.kind, model=job.model, upstream_model=spec.upstream,
+                params=dict(job.params), inputs=[Path(default_storage.path(name)) for name in job.inputs],
+                credentials=credentials, proxy=proxy, region=account.region,
+                deadline=deadline, account_name=account.name,
+            )
             result = driver.run(task)
         except DriverError as err:
             _after_failure(job, account, err, attempt)

@@ -18,12 +18,10 @@ from django.db import close_old_connections, connections
 from django.db.models import F
 
 from accounts import leasing, standing
-from accounts.crypto import DecryptionError
 from accounts.models import Account
 from generation import catalog, outcomes
 from generation.drivers import get_driver
-from generation.drivers.base import (CredentialsUnreadable, DeadlineExceeded, DriverError, DriverTask,
-                                     UpstreamFailure)
+from generation.drivers.base import DeadlineExceeded, DriverError, DriverTask, UpstreamFailure, account_secrets
 from generation.heartbeats import Heartbeat
 from gateway.redaction import redact, redact_obj
 from videos import tasks as task_states
@@ -107,10 +105,7 @@ def _run(task: VideoTask) -> str:
 
 
 def _driver_task(task: VideoTask, spec, account: Account, deadline: float) -> DriverTask:
-    try:
-        credentials, proxy = account.get_credentials(), account.get_proxy()
-    except DecryptionError as exc:
-        raise CredentialsUnreadable.of(exc) from None
+    credentials, proxy = account_secrets(account)
     return DriverTask(
         job_id=str(task.pk), kind="video", model=task.model, upstream_model=spec.upstream,
         params={**task.params, "prompt": task.prompt}, inputs=[Path(default_storage.path(n)) for n in task.inputs],

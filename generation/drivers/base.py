@@ -117,9 +117,16 @@ class CredentialsUnreadable(CredentialsRejected):
     no upstream call is made; the account is set aside as a signed-out one is, with the reason for
     the operator, and the job moves on."""
 
-    @classmethod
-    def of(cls, exc: Exception) -> "CredentialsUnreadable":
-        return cls(str(exc))
+
+def account_secrets(account) -> tuple[Any, str]:
+    """(credentials, proxy) of an account, decrypted, for a DriverTask; CredentialsUnreadable
+    (a DriverError, handled as any other) when a key that wrote them is gone."""
+    from accounts.crypto import DecryptionError
+
+    try:
+        return account.get_credentials(), account.get_proxy()
+    except DecryptionError as exc:
+        raise CredentialsUnreadable(str(exc)) from None
 
 
 class RateLimited(DriverError):

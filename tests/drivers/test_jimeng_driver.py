@@ -501,8 +501,15 @@ def test_claim_all_reactivates_accounts_out_of_credits(fake, db):
     account("cooling", AccountState.COOLING, "upstream_rate_limited")
     disabled = account("disabled", AccountState.DISABLED, "operator")
 
+    unreadable = account("lost-key", AccountState.ACTIVE, "", gift=60)
+    from cryptography.fernet import Fernet
+
+    from tests.accounts.test_key_rotation import set_raw_column
+    set_raw_column(Account, unreadable.pk, "proxy", Fernet(Fernet.generate_key()).encrypt(b"http://p:1").decode())
+
     report = {row["account"]: row for row in credits.claim_all()}
-    assert set(report) == {"broke", "claimed", "cooling"}
+    assert set(report) == {"broke", "claimed", "cooling", "lost-key"}
+    assert "Account.proxy" in report["lost-key"]["error"] and "received" not in report["lost-key"]
     assert report["broke"]["received"] == 60 and report["broke"]["reactivated"] is True
     assert report["claimed"]["received"] == 0 and report["claimed"]["reactivated"] is False
     assert report["cooling"]["received"] == 60 and report["cooling"]["reactivated"] is False

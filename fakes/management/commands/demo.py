@@ -47,6 +47,10 @@ def fake_jimeng_command(manage: str, port: int, delay_seconds: float) -> list[st
             "--initial-credits", str(DEMO_JIMENG_CREDITS)]
 
 
+def _port_hint(name: str) -> str:
+    return f"set FAKE_{name.upper()}_PORT (or --{name}-port) to a free port"
+
+
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         # As the fakes' servers bind: a closed connection lingering in TIME_WAIT is no obstacle.
@@ -75,8 +79,8 @@ class Command(BaseCommand):
         }
         for name, (port, _cmd) in fakes.items():
             if not _port_free(port):
-                raise SystemExit(f"port {port} for the fake {name} upstream is in use (another demo?); set "
-                                 f"FAKE_{name.upper()}_PORT (or --{name}-port) to a free port")
+                raise SystemExit(f"port {port} for the fake {name} upstream is in use (another demo?); "
+                                 f"{_port_hint(name)}")
         children = [subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL)
                     for _port, cmd in fakes.values()]
         try:
@@ -109,8 +113,7 @@ class Command(BaseCommand):
                 child.wait(timeout=10)
 
     def _wait_for(self, url: str, name: str, child: subprocess.Popen, port: int) -> None:
-        hint = (f"the fake {name} upstream could not start on port {port}; set FAKE_{name.upper()}_PORT "
-                "(or --{name}-port) to a free port")
+        hint = f"the fake {name} upstream could not start on port {port}; {_port_hint(name)}"
         for _ in range(100):
             # A fake that exited (its port taken) must not let another program on that port pass
             # for it: it is asked only while our own child runs.

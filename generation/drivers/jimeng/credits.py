@@ -11,7 +11,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, TypeVar
 
-from generation.drivers.base import CredentialsRejected, DeadlineExceeded, DriverError, QuotaExhausted
+from generation.drivers.base import (CredentialsRejected, CredentialsUnreadable, DeadlineExceeded, DriverError,
+                                     QuotaExhausted, account_secrets)
 
 from . import config
 from .client import JimengClient
@@ -258,7 +259,6 @@ def claim_all() -> list[dict]:
     An account parked as out of credits goes back to active when the claim gave it some. Failures
     are reported per account and never stop the loop. Returns one summary dict per account.
     """
-    from accounts.crypto import DecryptionError
     from accounts.models import Account, AccountState
 
     accounts = list(Account.objects.filter(provider="jimeng", credentials__isnull=False)
@@ -268,18 +268,18 @@ def claim_all() -> list[dict]:
         entry: dict = {"account": account.name}
         report.append(entry)
         try:
-            creds = account.get_credentials()
+            creds, proxy = account_secrets(account)
             if creds is None or not creds.sessionid():
                 entry["error"] = "no sessionid"
                 continue
-            got = claim_daily(creds, proxy=account.get_proxy(), region=account.region or creds.region)
+            got = claim_daily(creds, proxy=proxy, region=account.region or creds.region)
+        except CredentialsUnreadable as err:  # no key decrypts them: only the operator can help
+            entry["error"] = err.message
+            logger.warning("jimeng daily claim for %s skipped: %s", account.name, err.message)
+            continue
         except DriverError as err:
             entry["error"] = f"{err.code}: {err.message}"
             logger.info("jimeng daily claim for %s failed: %s", account.name, entry["error"])
-            continue
-        except DecryptionError as exc:
-            entry["error"] = str(exc)
-            logger.warning("jimeng daily claim for %s skipped: %s", account.name, exc)
             continue
         except Exception as exc:  # one broken account must not cost the others their claim
             entry["error"] = f"{type(exc).__name__}"
